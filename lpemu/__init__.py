@@ -1,0 +1,1 @@
+"""lpemu: bit-accurate emulation of low-precision arithmetic."""
