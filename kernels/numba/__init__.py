@@ -1,0 +1,1 @@
+"""Numba kernels for numpy arrays (parallel over the machine's cores)."""

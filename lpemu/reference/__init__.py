@@ -1,0 +1,146 @@
+"""The exact reference oracle: what "correct" means for every lpemu kernel.
+
+A scalar, pure-Python implementation of the contract in ``docs/semantics.md``, written with
+Python ints and :class:`fractions.Fraction` only and independently of the vectorized kernels.
+It is slow by design; the kernels are tested against it.
+
+Public functions:
+
+* :func:`round_to_code` -- the code a real number rounds to.
+* :func:`decode_code` -- the exact value of a code.
+* :func:`round_value` -- the rounded value as a Python float.
+* :func:`random_bits` -- the random integer stochastic rounding uses for an element and seed.
+
+Choices where the contract is silent (see each function): a NaN produced by overflow or by an
+infinite input takes the sign of x in IEEE and ``fn`` formats (the NaN-input rule); a format
+without NaN that would need one (an unsigned ``specials="none"`` format given a negative x, or a
+``zero=False`` format without NaN given 0 or NaN) gives code 0.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .._formats import FixedFormat, FloatFormat
+from .._modes import Overflow, RoundingMode, overflow_policy, rounding_mode
+from ..errors import InvalidFormatError
+from ._common import check_random, parse_input
+from ._fixed import fixed_check_overflow, fixed_decode, fixed_round_to_code
+from ._float import float_check_overflow, float_decode, float_default_overflow, float_round_to_code
+from ._random import random_bits
+
+__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow"]
+
+Number = float | int | Fraction
+
+
+def _check_format(fmt: object) -> FloatFormat | FixedFormat:
+    if not isinstance(fmt, (FloatFormat, FixedFormat)):
+        raise InvalidFormatError(f"fmt must be a FloatFormat, FixedFormat or IntFormat, got {fmt!r}")
+    return fmt
+
+
+def default_overflow(fmt: FloatFormat | FixedFormat) -> Overflow:
+    """The overflow policy ``overflow=None`` stands for.
+
+    ``infinity`` for float formats with Inf or NaN; ``saturate`` for float formats with neither
+    and for integers and fixed point.
+
+    Examples:
+        >>> from lpemu.formats import E4M3, E2M1, INT8
+        >>> [default_overflow(f).value for f in (E4M3, E2M1, INT8)]
+        ['infinity', 'saturate', 'saturate']
+    """
+    fmt = _check_format(fmt)
+    if isinstance(fmt, FloatFormat):
+        return float_default_overflow(fmt)
+    return Overflow.SATURATE
+
+
+def round_to_code(x: Number, fmt: FloatFormat | FixedFormat, rounding: str | RoundingMode = "nearest_even",
+                  overflow: str | Overflow | None = None, *, rbits: int | None = None,
+                  sr_bits: int = 30) -> int:
+    """The code of ``fmt`` that ``x`` rounds to, exactly as ``docs/semantics.md`` defines it.
+
+    Args:
+        x: a Python float (NaN, +-Inf and -0.0 allowed; its sign is read with ``math.copysign``),
+            an int or a Fraction. Floats (and numpy float scalars) convert to Fractions exactly.
+            Integer and Fraction zeros are +0.
+        fmt: a :class:`~lpemu.FloatFormat`, :class:`~lpemu.FixedFormat` or :class:`~lpemu.IntFormat`.
+        rounding: a rounding mode name or alias (:func:`lpemu._modes.rounding_mode`).
+        overflow: ``"infinity"``, ``"saturate"``, ``"propagate"``, ``"wrap"`` or None for the
+            format's default (:func:`default_overflow`).
+        rbits: the random integer ``r`` in ``[0, 2^sr_bits)``; required for the stochastic
+            modes, ignored by the deterministic ones.
+        sr_bits: ``n``, the number of random bits, 1..30.
+
+    Returns:
+        The code, an int in ``[0, 2^fmt.bits)`` (two's complement bit pattern for integers).
+
+    Raises:
+        InvalidArgumentError: a bad mode, policy or random argument; ``"infinity"`` or
+            ``"propagate"`` for a format with neither Inf nor NaN; ``"wrap"`` for a float format;
+            ``"infinity"``/``"propagate"`` for an integer format; a missing ``rbits``.
+
+    Examples:
+        >>> from lpemu.formats import E4M3, E5M2, INT8, p3109
+        >>> hex(round_to_code(464.0, E4M3)), hex(round_to_code(464.5, E4M3)), hex(round_to_code(464.5, E4M3, overflow="saturate"))
+        ('0x7e', '0x7f', '0x7e')
+        >>> hex(round_to_code(float("-inf"), E5M2)), round_to_code(-2.5, INT8)
+        ('0xfc', 254)
+        >>> [round_to_code(1.0625, p3109(8, 3), "stochastic", rbits=r, sr_bits=2) for r in range(4)]
+        [64, 64, 64, 65]
+    """
+    fmt = _check_format(fmt)
+    mode = rounding_mode(rounding)
+    policy = default_overflow(fmt) if overflow is None else overflow_policy(overflow)
+    r, n = check_random(mode, rbits, sr_bits)
+    ex = parse_input(x)
+    if isinstance(fmt, FloatFormat):
+        float_check_overflow(fmt, policy)
+        return float_round_to_code(ex, fmt, mode, policy, r, n)
+    fixed_check_overflow(fmt, policy)
+    return fixed_round_to_code(ex, fmt, mode, policy, r, n)
+
+
+def decode_code(code: int, fmt: FloatFormat | FixedFormat) -> Fraction | float:
+    """The exact value of ``code``.
+
+    Returns a :class:`~fractions.Fraction` for finite values, except that a negative zero is
+    returned as the float ``-0.0`` (a Fraction has no sign of zero); +0 is ``Fraction(0)``.
+    NaN and +-Inf are returned as floats; the NaN carries the code's sign bit.
+
+    Examples:
+        >>> from lpemu.formats import E4M3, E8M0, INT8, p3109
+        >>> decode_code(0x7E, E4M3), decode_code(0x7F, E4M3), decode_code(0x80, E4M3)
+        (Fraction(448, 1), nan, -0.0)
+        >>> decode_code(0, E8M0) == Fraction(1, 2**127), decode_code(0xFF, INT8)
+        (True, Fraction(-1, 1))
+        >>> decode_code(0x7F, p3109(8, 3)), decode_code(0x01, p3109(8, 3))
+        (inf, Fraction(1, 131072))
+    """
+    fmt = _check_format(fmt)
+    if isinstance(fmt, FloatFormat):
+        return float_decode(code, fmt)
+    return fixed_decode(code, fmt)
+
+
+def round_value(x: Number, fmt: FloatFormat | FixedFormat, rounding: str | RoundingMode = "nearest_even",
+                overflow: str | Overflow | None = None, *, rbits: int | None = None,
+                sr_bits: int = 30) -> float:
+    """``x`` rounded to ``fmt``, as a Python float: ``decode_code(round_to_code(x, ...))``.
+
+    Arguments as :func:`round_to_code`. A NaN result has the sign bit of its code: the input's
+    sign for IEEE and ``fn`` formats, the NaN code's own sign for fnuz and signed P3109 (negative,
+    0x80) and unsigned formats (positive). Every finite float-format value with at most 53
+    significant bits is exact; 64-bit integer values above 2^53 are rounded by ``float()``.
+
+    Examples:
+        >>> from lpemu.formats import E2M1, E4M3FNUZ
+        >>> round_value(2.5, E2M1), round_value(2.6, E2M1), round_value(100.0, E2M1), round_value(float("nan"), E2M1)
+        (2.0, 3.0, 6.0, -0.0)
+        >>> round_value(float("nan"), E4M3FNUZ)
+        nan
+    """
+    v = decode_code(round_to_code(x, fmt, rounding, overflow, rbits=rbits, sr_bits=sr_bits), fmt)
+    return float(v)
