@@ -14,11 +14,16 @@ The unused trailing bits of the last byte are zero. :func:`unpack` is the invers
 Both functions accept numpy or JAX arrays and return an array of the same library. The JAX
 versions trace under :func:`jax.jit` with ``bits``, ``count`` and ``axis`` static.
 
-Implementation: widths whose group of ``lcm(bits, 8)`` bits fits in a machine word
-(numpy: every width with ``lcm(bits, 8) <= 64``, i.e. 1..8, 10, 12, 14, 16, 20, 24, 28, 32;
-JAX: ``lcm(bits, 8) <= 32``, i.e. 1, 2, 3, 4, 6, 8, 12, 16, 24, 32) are packed with grouped
-shift-and-or arithmetic, ``8 / gcd(bits, 8)`` codes into ``bits / gcd(bits, 8)`` bytes at a
-time; the other widths go through a ``(n, bits)`` bit matrix and ``packbits``/``unpackbits``.
+Implementation (vectorized; the only Python loops run over the few positions of a group):
+
+* numpy: widths whose group of ``lcm(bits, 8)`` bits fits in a uint64 (1..8, 10, 12, 14,
+  16, 20, 24, 28, 32) use grouped shift-and-or arithmetic, ``8 / gcd(bits, 8)`` codes into
+  ``bits / gcd(bits, 8)`` bytes at a time; the other widths go through an ``(n, bits)``
+  bit matrix with ``np.unpackbits``/``np.packbits``.
+* JAX (uint32 arithmetic only, so ``jax_enable_x64`` is not needed): grouped arithmetic
+  where ``lcm(bits, 8) <= 32`` (1, 2, 3, 4, 6, 8, 12, 16, 24, 32); otherwise every output
+  item is assembled from the few input items overlapping it with static gathers and shifts
+  (:func:`_recombine`). Eager calls run one compiled kernel per (shape, dtype, bits, axis).
 """
 
 from __future__ import annotations
@@ -180,6 +185,60 @@ def _np_unpack(p: np.ndarray, bits: int, count: int) -> np.ndarray:
     return _np_unpack_bitmatrix(p, bits, count, dt)
 
 
+# ---- general re-slicing kernel (any widths; uint32 arithmetic; used by the JAX path) -------
+@functools.cache
+def _recombine_plan(src_bits: int, dst_bits: int) -> tuple[np.ndarray, ...]:
+    """Static plan to re-slice a stream of ``src_bits`` items into ``dst_bits`` items.
+
+    One group is ``lcm(src_bits, dst_bits)`` bits. For destination item ``r`` of a group and
+    its ``k``-th overlapping source item, returns (all of shape ``(dst_per_group, K)``) the
+    source index counted from the group start (it may run into the next groups), the left
+    and right shifts that move that source item's bits into place, and a 0/1 validity mask.
+    """
+    nd = math.lcm(src_bits, dst_bits) // dst_bits
+    rows = []
+    for r in range(nd):
+        lo, hi = r * dst_bits, (r + 1) * dst_bits  # bit range of destination item r
+        rows.append([(q, hi - (q + 1) * src_bits) for q in range(lo // src_bits, (hi - 1) // src_bits + 1)])
+    k_max = max(len(row) for row in rows)
+    index = np.zeros((nd, k_max), np.intp)
+    left, right, valid = (np.zeros((nd, k_max), np.uint32) for _ in range(3))
+    for r, row in enumerate(rows):
+        for k, (q, d) in enumerate(row):
+            index[r, k], valid[r, k] = q, 1
+            left[r, k], right[r, k] = max(d, 0), max(-d, 0)
+    return index, left, right, valid
+
+
+def _recombine(xp: Any, x: Any, src_bits: int, dst_bits: int, nout: int) -> Any:
+    """Re-slice rows of ``src_bits``-bit items (``(m, n)`` uint32) into ``nout`` items of
+    ``dst_bits`` bits (``(m, nout)`` uint32), MSB first; missing source items read as 0.
+
+    Every destination item is the sum of its (at most ``K``) overlapping source items, each
+    shifted into place by static shifts; the parts occupy disjoint bits below ``dst_bits``,
+    and anything above is masked off (sums wrap mod 2^32, which does not disturb low bits).
+    """
+    m = x.shape[0]
+    u32 = np.uint32
+    ns = math.lcm(src_bits, dst_bits) // src_bits
+    index, left, right, valid = _recombine_plan(src_bits, dst_bits)
+    nd = index.shape[0]
+    ngroups = -(-nout // nd)
+    nextra = int(index.max()) // ns  # groups after the current one that a group reads
+    total = (ngroups + nextra) * ns
+    x = x[:, :total]
+    if x.shape[1] < total:
+        x = xp.concatenate([x, xp.zeros((m, total - x.shape[1]), x.dtype)], axis=1)
+    x = x.reshape(m, ngroups + nextra, ns)
+    ext = xp.concatenate([x[:, t : t + ngroups] for t in range(nextra + 1)], axis=-1)
+    parts = ext[:, :, index]  # (m, ngroups, nd, K)
+    parts = ((parts << xp.asarray(left)) >> xp.asarray(right)) * xp.asarray(valid)
+    out = parts.sum(axis=-1, dtype=u32)
+    if dst_bits < 32:
+        out = out & u32((1 << dst_bits) - 1)
+    return out.reshape(m, ngroups * nd)[:, :nout]
+
+
 # ---- JAX kernels (32-bit arithmetic only, so they work without jax_enable_x64) ------------
 def _jax_pack(c: Any, bits: int) -> Any:
     import jax.numpy as jnp
@@ -199,12 +258,7 @@ def _jax_pack(c: Any, bits: int) -> Any:
             word = (word << u32(bits)) | c[:, :, k]
         out = jnp.stack([(word >> u32(8 * (gb - 1 - j))).astype(jnp.uint8) for j in range(gb)], axis=-1)
         return out.reshape(m, ngroups * gb)[:, :nbytes]
-    # bit matrix (jnp.packbits is avoided: it fails on zero-size leading axes)
-    shifts = jnp.arange(bits - 1, -1, -1, dtype=u32)
-    bitm = ((c[:, :, None] >> shifts) & u32(1)).astype(jnp.uint8).reshape(m, n * bits)
-    bitm = jnp.pad(bitm, ((0, 0), (0, 8 * nbytes - n * bits))).reshape(m, nbytes, 8)
-    weights = jnp.array([128, 64, 32, 16, 8, 4, 2, 1], jnp.uint8)
-    return jnp.sum(bitm * weights, axis=-1, dtype=jnp.uint8)
+    return _recombine(jnp, c, bits, 8, nbytes).astype(jnp.uint8)
 
 
 def _jax_unpack(p: Any, bits: int, count: int) -> Any:
@@ -227,12 +281,7 @@ def _jax_unpack(p: Any, bits: int, count: int) -> Any:
         mask = u32((1 << bits) - 1) if bits < 32 else u32(0xFFFFFFFF)
         out = jnp.stack([(word >> u32(bits * (gc - 1 - k))) & mask for k in range(gc)], axis=-1)
         return out.reshape(m, ngroups * gc)[:, :count].astype(dt)
-    need = -(-count * bits // 8)
-    bit_shifts = jnp.arange(7, -1, -1, dtype=jnp.uint8)
-    bitm = ((p[:, :need, None] >> bit_shifts) & jnp.uint8(1)).reshape(m, 8 * need)
-    bitm = bitm[:, : count * bits].reshape(m, count, bits)
-    shifts = jnp.arange(bits - 1, -1, -1, dtype=u32)
-    return jnp.sum(bitm.astype(u32) << shifts, axis=-1, dtype=u32).astype(dt)
+    return _recombine(jnp, p.astype(u32), 8, bits, count).astype(dt)
 
 
 def _jax_pack_nd(codes: Any, bits: int, axis: int) -> Any:

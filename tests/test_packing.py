@@ -111,7 +111,7 @@ def test_round_trip_and_reference_every_width(bits):
 
 @pytest.mark.parametrize("bits", ALL_BITS)
 def test_internal_paths_agree(bits):
-    """The grouped-arithmetic and bit-matrix kernels produce the same bytes and codes."""
+    """The grouped, bit-matrix and re-slicing kernels produce the same bytes and codes."""
     rng = np.random.default_rng(100 + bits)
     c = random_codes(rng, bits, (3, 29))
     pb = packing._np_pack_bitmatrix(c, bits)
@@ -120,6 +120,10 @@ def test_internal_paths_agree(bits):
     if np.lcm(bits, 8) <= 64:
         np.testing.assert_array_equal(packing._np_pack_grouped(c, bits), pb)
         np.testing.assert_array_equal(packing._np_unpack_grouped(pb, bits, 29, code_dtype(bits)), c)
+    # the general re-slicing kernel used by JAX, run with numpy
+    c32 = c.astype(np.uint32)
+    np.testing.assert_array_equal(packing._recombine(np, c32, bits, 8, pb.shape[1]), pb)
+    np.testing.assert_array_equal(packing._recombine(np, pb.astype(np.uint32), 8, bits, 29), c)
 
 
 @pytest.mark.parametrize("bits", [1, 3, 4, 6, 8, 11, 16, 21, 32])
@@ -201,7 +205,7 @@ def test_jax_jit(bits, axis):
     np.testing.assert_array_equal(np.asarray(u), c)
 
 
-@pytest.mark.parametrize("bits", [4, 5])  # grouped and bit-matrix JAX kernels
+@pytest.mark.parametrize("bits", [4, 5])  # grouped and re-slicing JAX kernels
 def test_jax_zero_size(bits):
     for shape, axis in [((0, 5), 1), ((3, 0), 1), ((3, 0), 0)]:
         c = np.zeros(shape, np.uint8)
