@@ -10,6 +10,7 @@ P3109, exponent-only formats with a mantissa); and hand-made tables for integers
 
 from __future__ import annotations
 
+import bisect
 import math
 import warnings
 from fractions import Fraction
@@ -192,7 +193,7 @@ def test_e2m1_rounding():
     grid = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
     for c, v in enumerate(grid):
         assert round_to_code(v, E2M1) == c
-        assert round_to_code(-v, E2M1) == c | 8  # -0 included
+        assert round_to_code(-float(v), E2M1) == c | 8  # -0.0 included
     assert [round_value(x, E2M1) for x in (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)] == [0, 1, 1, 2, 2, 4, 4]
     assert [round_value(x, E2M1) for x in (0.26, 2.51, 5.01, 7.0, 1e30, INF)] == [0.5, 3, 6, 6, 6, 6]
     assert round_value(-INF, E2M1) == -6
@@ -230,7 +231,7 @@ def test_zero_signs():
     u = p3109(8, 3, signed=False)
     assert round_to_code(-0.0, u) == 0
     assert round_to_code(-tiny, u) == u.nan_code and round_to_code(-INF, u) == u.nan_code
-    assert u.nan_code == 0xFF and round_to_code(INF, u) == 0xFE and round_to_code(1e9, u, overflow="saturate") == 0xFD
+    assert u.nan_code == 0xFF and round_to_code(INF, u) == 0xFE and round_to_code(1e12, u, overflow="saturate") == 0xFD
     assert round_value(-0.0, E4M3) == 0 and math.copysign(1, round_value(-0.0, E4M3)) == -1
 
 
@@ -358,7 +359,8 @@ def _ml_points(fmt: FloatFormat) -> np.ndarray:
     smallest = decode_code(1 if fmt.zero else 0, fmt)
     vmax = decode_code(fmt.max_code, fmt)
     pts.update([smallest / 2, smallest / 4, 3 * smallest / 4, 2 * vmax, 3 * vmax, F(2) ** -149])
-    exact = [float(p) for p in pts if float(np.float32(float(p))) == p]
+    with np.errstate(over="ignore"):  # points beyond float32's range are dropped
+        exact = [float(p) for p in pts if float(np.float32(float(p))) == p]
     assert len(exact) > 0.8 * len(pts)  # only points outside float32's range are dropped
     x = np.array(exact, dtype=np.float32)
     x = np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(0))])
@@ -376,6 +378,12 @@ def test_agrees_with_ml_dtypes(dtype, fmt):
             got = x.astype(dtype).view(np.uint16 if fmt.bits > 8 else np.uint8).astype(np.int64)
     bad = []
     for xi, ci in zip(x.tolist(), got.tolist()):
+        if fmt is E8M0 and 2.0 ** -127 < xi < 2.0 ** -126:
+            # ml_dtypes 0.6 quirk: float32 *subnormal* inputs strictly between 2^-127 (E8M0's
+            # smallest value, itself a float32 subnormal) and 2^-126 all round up to 2^-126, even
+            # 1.25 * 2^-127. The contract rounds to nearest (ties up): 2^-127 below 1.5 * 2^-127.
+            assert ci == 1
+            continue
         mine = round_to_code(xi, fmt)  # nearest_even, default overflow as ml_dtypes
         if mine != ci:
             bad.append((xi, hex(ci), hex(mine)))
@@ -383,11 +391,23 @@ def test_agrees_with_ml_dtypes(dtype, fmt):
     assert len(x) > 1000 if fmt.bits >= 8 else len(x) > 100
 
 
+def test_agrees_with_numpy_float16():
+    # numpy's float64 -> float16 cast is correctly rounded (nearest-even, overflow to Inf).
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.standard_normal(300) * 10.0 ** rng.integers(-9, 6, 300),
+                        np.ldexp(rng.integers(1, 2**12, 200).astype(np.float64), rng.integers(-36, 6, 200)),
+                        [65504.0, 65519.99, 65520.0, 2.0 ** -25, 3 * 2.0 ** -26, 2.0 ** -24 * 1.5]])
+    with np.errstate(over="ignore"):
+        theirs = x.astype(np.float16).view(np.uint16).tolist()
+    assert [round_to_code(float(xi), FP16) for xi in x.tolist()] == theirs
+
+
 def test_ml_dtypes_all_codes_decode():
     # Every code of every ml_dtypes type decodes to ml_dtypes' value (NaN where ml_dtypes has NaN).
     for dtype, fmt in ML_TYPES:
         codes = np.arange(fmt.num_codes, dtype=np.uint16 if fmt.bits > 8 else np.uint8)
-        theirs = codes.view(dtype).astype(np.float64).tolist()
+        with np.errstate(invalid="ignore"):
+            theirs = codes.view(dtype).astype(np.float64).tolist()
         for c, t in zip(range(fmt.num_codes), theirs):
             assert same_float(float(decode_code(c, fmt)), t), (fmt.name, hex(c))
 
@@ -395,28 +415,34 @@ def test_ml_dtypes_all_codes_decode():
 # =============================================================================================
 # gfloat: deterministic modes and the three P3109 stochastic variants
 # =============================================================================================
-gfloat = pytest.importorskip("gfloat")
-from gfloat import Domain, FormatInfo, RoundMode, Signedness, decode_float, round_float  # noqa: E402
-from gfloat import formats as gf  # noqa: E402
+try:
+    from gfloat import Domain, FormatInfo, RoundMode, Signedness, decode_float, round_float
+    from gfloat import formats as gf
+except ImportError:  # gfloat is an optional test dependency: its tests are skipped without it
+    gf = None
 
-GF_MODES = {"nearest_even": RoundMode.TiesToEven, "nearest_away": RoundMode.TiesToAway,
-            "toward_zero": RoundMode.TowardZero, "up": RoundMode.TowardPositive,
-            "down": RoundMode.TowardNegative, "stochastic": RoundMode.StochasticFastest,
-            "stochastic_b": RoundMode.StochasticFast, "stochastic_c": RoundMode.Stochastic}
-# gfloat has no ToOdd (its StochasticOdd is something else); "odd" is tested elsewhere.
+if gf is not None:
+    GF_MODES = {"nearest_even": RoundMode.TiesToEven, "nearest_away": RoundMode.TiesToAway,
+                "toward_zero": RoundMode.TowardZero, "up": RoundMode.TowardPositive,
+                "down": RoundMode.TowardNegative, "stochastic": RoundMode.StochasticFastest,
+                "stochastic_b": RoundMode.StochasticFast, "stochastic_c": RoundMode.Stochastic}
+    # gfloat has no ToOdd (its StochasticOdd is something else); "odd" is tested elsewhere.
 
-_GF_FNUZ = FormatInfo(name="e4m3fnuz", k=8, precision=4, bias=8, has_nz=False, domain=Domain.Finite,
-                      num_high_nans=0, has_subnormals=True, is_signed=True, is_twos_complement=False)
-U, FIN = Signedness.Unsigned, Domain.Finite
-GF_FORMATS = [
-    (E4M3, gf.format_info_ocp_e4m3), (E5M2, gf.format_info_ocp_e5m2),
-    (E2M1, gf.format_info_ocp_e2m1), (E3M2, gf.format_info_ocp_e3m2), (E2M3, gf.format_info_ocp_e2m3),
-    (E8M0, gf.format_info_ocp_e8m0), (E4M3FNUZ, _GF_FNUZ), (BF16, gf.format_info_bfloat16),
-    (P8P3, gf.format_info_p3109(8, 3)), (p3109(8, 4, extended=False), gf.format_info_p3109(8, 4, domain=FIN)),
-    (p3109(8, 1), gf.format_info_p3109(8, 1)), (p3109(8, 3, signed=False), gf.format_info_p3109(8, 3, U)),
-    (p3109(6, 3, signed=False, extended=False), gf.format_info_p3109(6, 3, U, FIN)),
-    (p3109(4, 2), gf.format_info_p3109(4, 2)),
-]
+    _GF_FNUZ = FormatInfo(name="e4m3fnuz", k=8, precision=4, bias=8, has_nz=False, domain=Domain.Finite,
+                          num_high_nans=0, has_subnormals=True, is_signed=True, is_twos_complement=False)
+    U, FIN = Signedness.Unsigned, Domain.Finite
+    GF_FORMATS = [
+        (E4M3, gf.format_info_ocp_e4m3), (E5M2, gf.format_info_ocp_e5m2),
+        (E2M1, gf.format_info_ocp_e2m1), (E3M2, gf.format_info_ocp_e3m2), (E2M3, gf.format_info_ocp_e2m3),
+        (E8M0, gf.format_info_ocp_e8m0), (E4M3FNUZ, _GF_FNUZ), (BF16, gf.format_info_bfloat16),
+        (P8P3, gf.format_info_p3109(8, 3)),
+        (p3109(8, 4, extended=False), gf.format_info_p3109(8, 4, domain=FIN)),
+        (p3109(8, 1), gf.format_info_p3109(8, 1)), (p3109(8, 3, signed=False), gf.format_info_p3109(8, 3, U)),
+        (p3109(6, 3, signed=False, extended=False), gf.format_info_p3109(6, 3, U, FIN)),
+        (p3109(4, 2), gf.format_info_p3109(4, 2)),
+    ]
+else:
+    GF_FORMATS = []
 
 
 def _sample_mags(fmt: FloatFormat, count: int = 24) -> list[int]:
@@ -471,7 +497,7 @@ def test_agrees_with_gfloat(fmt, fi):
     has_inf_or_nan = fmt.infinities or fmt.has_nan
     sats = (False, True) if has_inf_or_nan else (True,)  # gfloat sat=False is our "infinity"
     # gfloat computes in float64; keep formats wider than 16 bits to a light sample.
-    cases = list(_gf_cases(fmt, 24 if fmt.bits <= 8 else 12))
+    cases = list(_gf_cases(fmt, 12 if fmt.bits <= 8 else 8))
     specials = [0.0, -0.0, INF, -INF, NAN, 1e300, -1e300]
     checked = 0
     for x0, j in cases + [(s, -1) for s in specials]:
@@ -515,14 +541,21 @@ BRUTE_FORMATS = [
     FloatFormat(5, 0, zero=False, specials="none", signed=False, subnormals=False),
     FloatFormat(2, 1, specials="none", signed=False),
     p3109(8, 5, signed=False, extended=False), p3109(7, 2), p3109(5, 1, signed=False),
-    E4M3, E2M3, FP16,
+    E4M3, E2M3, FloatFormat(5, 5, bias=20, name="e5m5b20"),
 ]
+
+
+def _neighbours(x: Fraction, vals: list[Fraction]) -> tuple[Fraction, Fraction]:
+    """The largest value <= x and the smallest value >= x in the sorted list."""
+    i = bisect.bisect_right(vals, x)
+    lo = vals[i - 1]
+    hi = lo if lo == x else vals[i]
+    return lo, hi
 
 
 def _brute(x: Fraction, vals: list[Fraction], mode: str) -> Fraction:
     """Round x (inside [-max, max]) by searching the signed value list."""
-    lo = max(v for v in vals if v <= x)
-    hi = min(v for v in vals if v >= x)
+    lo, hi = _neighbours(x, vals)
     if lo == hi:
         return lo
     if mode == "toward_zero":
@@ -567,9 +600,8 @@ def test_brute_force_value_table(fmt):
     xs += [-x for x in xs] if fmt.signed else []
     assert len(xs) > 50
     for x in xs:
+        lo, hi = _neighbours(x, vals)
         for mode in ("toward_zero", "up", "down", "nearest_even", "nearest_away"):
-            lo = max(v for v in vals if v <= x)
-            hi = min(v for v in vals if v >= x)
             if mode == "nearest_even" and x - lo == hi - x:
                 continue  # ties to even are checked by the vectors and ml_dtypes
             got = decode_code(round_to_code(x, fmt, mode, "saturate"), fmt)
@@ -578,8 +610,7 @@ def test_brute_force_value_table(fmt):
     # an odd code (the last kept bit set) except at the limits of the grid.
     for x in xs:
         got = round_to_code(x, fmt, "odd", "saturate")
-        lo = max(v for v in vals if v <= x)
-        hi = min(v for v in vals if v >= x)
+        lo, hi = _neighbours(x, vals)
         assert decode_code(got, fmt) in (lo, hi) or (lo == 0 and float(decode_code(got, fmt)) == 0)
         if lo != hi and fmt.man_bits > 0 and 0 not in (lo, hi):
             assert got & 1 == 1, (fmt.name, x)

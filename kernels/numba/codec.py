@@ -9,7 +9,7 @@ from .random import sr_keys
 from .rounding import bit_length, fixed_element, float_element, split_bits
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def bits_to_code(mag: int, neg: bool, p) -> int:
     """The target code of a rounded result given as container magnitude bits and sign."""
     sign = p.sign_code if neg else 0
@@ -28,7 +28,7 @@ def bits_to_code(mag: int, neg: bool, p) -> int:
     return cmag | sign
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True)
 def encode_float(x_bits, codes, p, seed_lo, seed_hi):
     """Round every element of ``x_bits`` (container bits as int32/int64) and write its code."""
     key0, key1 = sr_keys(seed_lo, seed_hi)
@@ -37,7 +37,7 @@ def encode_float(x_bits, codes, p, seed_lo, seed_hi):
         codes[i] = bits_to_code(mag, neg, p)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def _is_nan_code(code: int, cmag: int, p) -> bool:
     if p.nan_rule == 0:
         return cmag > p.inf_code
@@ -48,7 +48,7 @@ def _is_nan_code(code: int, cmag: int, p) -> bool:
     return False
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def _value_bits(sig: int, b: int, p) -> int:
     """Container magnitude bits of ``sig * 2^(b - mt)``, ``2^mt <= sig < 2^(mt+1)``."""
     if b >= 1 - p.bias_c:
@@ -56,7 +56,7 @@ def _value_bits(sig: int, b: int, p) -> int:
     return (sig << (p.mc - p.mt)) >> (1 - p.bias_c - b)  # a container subnormal, exact
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def code_to_bits(code: int, p) -> int:
     """Signed container bits of a code's value (canonical quiet NaN for NaN codes)."""
     cmag = code & p.mag_code_mask
@@ -81,14 +81,14 @@ def code_to_bits(code: int, p) -> int:
     return (mag | p.sign_bit_c) if neg else mag
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True)
 def decode_float(codes, out_bits, p):
     """Write the container bits of every code's value."""
     for i in nb.prange(codes.size):
         out_bits[i] = code_to_bits(np.int64(codes[i]), p)
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True)
 def encode_fixed(x_bits, codes, p, seed_lo, seed_hi):
     """Round every element into a fixed-point format and write its two's-complement code."""
     key0, key1 = sr_keys(seed_lo, seed_hi)
@@ -97,7 +97,7 @@ def encode_fixed(x_bits, codes, p, seed_lo, seed_hi):
         codes[i] = fixed_element(np.int64(x_bits[i]), i, p, key0, key1) & mask
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True)
 def decode_fixed(codes, out, p):
     """Write the value ``k * quantum`` of every two's-complement code."""
     half = 1 << (p.width - 1)

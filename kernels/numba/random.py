@@ -22,7 +22,7 @@ _GOLDEN = np.uint64(0x9E3779B9)
 _SALT = np.uint64(0x85EBCA6B)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def mix32(x: np.uint64) -> np.uint64:
     """lowbias32 (C. Wellons): a bijective 32-bit integer hash, computed in uint64."""
     x ^= x >> _S16
@@ -33,13 +33,13 @@ def mix32(x: np.uint64) -> np.uint64:
     return x
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def sr_keys(seed_lo: int, seed_hi: int) -> tuple[np.uint64, np.uint64]:
     """The two per-call keys derived from the 64-bit seed."""
     return mix32(np.uint64(seed_lo) ^ _GOLDEN), mix32(np.uint64(seed_hi) ^ _SALT)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(inline="always")
 def element_bits(i: int, key0: np.uint64, key1: np.uint64, n: int) -> int:
     """The ``n``-bit random integer of flat element ``i``."""
     u = np.uint64(i)
