@@ -17,6 +17,7 @@ from ._formats import FixedFormat, FloatFormat
 from ._modes import Overflow, RoundingMode, rounding_mode
 from .errors import InvalidArgumentError
 from .formats import lookup
+from .kernels.params import flags_of
 
 __all__ = ["quantize", "encode", "decode"]
 
@@ -169,12 +170,12 @@ def quantize(
         if not isinstance(out, np.ndarray) or out.shape != a.shape or out.dtype != a.dtype or not out.flags.c_contiguous:
             raise InvalidArgumentError(f"out must be a C-contiguous {a.dtype} array of shape {a.shape}")
         res = out
-    from .kernels.numba import rounding as nk
+    from .kernels.numba.specialize import run
 
     if isinstance(fmt, FixedFormat):
-        nk.quantize_fixed(flat.view(itype), res.reshape(-1), p, lo, hi)
+        run("quantize_fixed", flat.view(itype), res.reshape(-1), p, flags_of(p), lo, hi)
     else:
-        nk.quantize_float(flat.view(itype), res.reshape(-1).view(itype), p, lo, hi)
+        run("quantize_float", flat.view(itype), res.reshape(-1).view(itype), p, flags_of(p), lo, hi)
     return res[()] if res.ndim == 0 and out is None else res
 
 
@@ -215,10 +216,10 @@ def encode(
     flat = np.ascontiguousarray(a).reshape(-1)
     itype = np.int32 if a.dtype == np.float32 else np.int64
     codes = np.empty(a.shape, code_dtype(fmt))
-    from .kernels.numba import codec
+    from .kernels.numba.specialize import run
 
-    kernel = codec.encode_fixed if isinstance(fmt, FixedFormat) else codec.encode_float
-    kernel(flat.view(itype), codes.reshape(-1), p, lo, hi)
+    name = "encode_fixed" if isinstance(fmt, FixedFormat) else "encode_float"
+    run(name, flat.view(itype), codes.reshape(-1), p, flags_of(p), lo, hi)
     return codes[()] if codes.ndim == 0 else codes
 
 
@@ -252,10 +253,11 @@ def decode(codes: ArrayLike, fmt: FormatLike, dtype: Any = np.float32) -> Any:
     flat = np.ascontiguousarray(c).reshape(-1)
     res = np.empty(c.shape, dtype)
     from .kernels.numba import codec
+    from .kernels.numba.specialize import run
 
     if isinstance(fmt, FixedFormat):
         codec.decode_fixed(flat, res.reshape(-1), p)
     else:
         itype = np.int32 if dtype == np.float32 else np.int64
-        codec.decode_float(flat, res.reshape(-1).view(itype), p)
+        run("decode_float", flat, res.reshape(-1).view(itype), p, flags_of(p))
     return res[()] if res.ndim == 0 else res

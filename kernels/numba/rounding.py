@@ -93,11 +93,11 @@ def split_bits(a: int, p) -> tuple[int, int, int]:
 
 
 @nb.njit(inline="always")
-def _float_magnitude(a: int, neg: bool, p, r: int) -> int:
+def _float_magnitude(a: int, neg: bool, p, f, r: int) -> int:
     """Round a finite non-zero container magnitude ``a``; returns the rounded magnitude bits."""
     mc = p.mc
     sig, b, lsb = split_bits(a, p)
-    if p.subn:
+    if f.subn:
         q = max(b, p.emin) - p.mt  # exponent of the quantum at this binade
     else:
         q = p.emin if b < p.emin else b - p.mt  # below min normal: round to 0 or 2^emin
@@ -106,13 +106,13 @@ def _float_magnitude(a: int, neg: bool, p, r: int) -> int:
     sc = min(max(shift, 0), mc)
     kept = (sig >> sc) if mid else 0
     rem = (sig & ((np.int64(1) << sc) - 1)) if mid else sig
-    up = round_away(p.mode, neg, kept, rem, shift, r, p.sr_bits)
+    up = round_away(f.mode, neg, kept, rem, shift, r, p.sr_bits)
     # clearing sc low bits and adding one quantum carries into the exponent by itself
     mag_mid = ((a >> sc) << sc) + (np.int64(up) << sc)
     # every significand bit discarded: the result is 0 or the smallest quantum
     mag_low = p.minq_bits if up else 0
     mag = a if shift <= 0 else (mag_mid if mid else mag_low)
-    if p.nozero:
+    if f.nozero:
         mag = max(mag, p.minq_bits)
     return mag
 
@@ -129,17 +129,17 @@ def _toward_zero(mode: int, neg: bool) -> bool:
 
 
 @nb.njit(inline="always")
-def _nan_result(neg: bool, p) -> tuple[int, bool]:
+def _nan_result(neg: bool, p, f) -> tuple[int, bool]:
     """(magnitude bits, negative) of the result for a NaN input (docs/semantics.md rule 1)."""
-    if p.has_nan:
-        if p.nan_sign == NAN_SIGN_INPUT:
+    if f.has_nan:
+        if f.nan_sign == NAN_SIGN_INPUT:
             return p.qnan_c, neg
-        return p.qnan_c, p.nan_sign == NAN_SIGN_NEGATIVE
-    return 0, (not neg) & (p.negzero == 1)  # ml_dtypes: +NaN -> -0, -NaN -> +0
+        return p.qnan_c, f.nan_sign == NAN_SIGN_NEGATIVE
+    return 0, (not neg) & (f.negzero == 1)  # ml_dtypes: +NaN -> -0, -NaN -> +0
 
 
 @nb.njit(inline="always")
-def float_element(bits: int, i: int, p, key0, key1) -> tuple[int, bool]:
+def float_element(bits: int, i: int, p, f, key0, key1) -> tuple[int, bool]:
     """Round one element given as signed container bits; returns (magnitude bits, negative).
 
     Written as a chain of selects rather than early returns, like the JAX kernel, so that
@@ -148,17 +148,17 @@ def float_element(bits: int, i: int, p, key0, key1) -> tuple[int, bool]:
     neg = bits < 0
     a = bits & p.mag_mask_c
     r = 0
-    if p.mode >= STOCHASTIC_A:
+    if f.mode >= STOCHASTIC_A:
         r = element_bits(i, key0, key1, p.sr_bits)
-    mag = _float_magnitude(max(a, 1), neg, p, r)
-    nan_mag, nan_neg = _nan_result(neg, p)
-    zero_neg = neg & (p.negzero == 1)
+    mag = _float_magnitude(max(a, 1), neg, p, f, r)
+    nan_mag, nan_neg = _nan_result(neg, p, f)
+    zero_neg = neg & (f.negzero == 1)
     # finite results, then overflow
     res_mag, res_neg = mag, neg
     if mag > p.max_bits:
-        if p.overflow != OV_INFINITY or _toward_zero(p.mode, neg):
+        if f.overflow != OV_INFINITY or _toward_zero(f.mode, neg):
             res_mag = p.max_bits
-        elif p.has_inf:
+        elif f.has_inf:
             res_mag = p.exp_mask_c
         else:
             res_mag, res_neg = nan_mag, nan_neg
@@ -166,75 +166,69 @@ def float_element(bits: int, i: int, p, key0, key1) -> tuple[int, bool]:
         res_neg = zero_neg
     # zero inputs
     if a == 0:
-        res_mag, res_neg = (nan_mag, nan_neg) if p.nozero else (0, zero_neg)
+        res_mag, res_neg = (nan_mag, nan_neg) if f.nozero else (0, zero_neg)
     # infinite inputs
     if a == p.exp_mask_c:
-        if p.overflow == OV_SATURATE or not (p.has_inf or p.has_nan):
+        if f.overflow == OV_SATURATE or not (f.has_inf or f.has_nan):
             res_mag, res_neg = p.max_bits, neg
-        elif p.has_inf:
+        elif f.has_inf:
             res_mag, res_neg = p.exp_mask_c, neg
         else:
             res_mag, res_neg = nan_mag, nan_neg
     # NaN inputs, and negative inputs of unsigned formats
-    if (a > p.exp_mask_c) | ((not p.signed) & neg & (a != 0)):
+    if (a > p.exp_mask_c) | ((not f.signed) & neg & (a != 0)):
         res_mag, res_neg = nan_mag, nan_neg
     return res_mag, res_neg
 
 
-@nb.njit(parallel=True)
-def quantize_float(x_bits, out_bits, p, seed_lo, seed_hi):
-    """Round every element of ``x_bits`` (container bits viewed as int32/int64, 1-D) into
-    ``out_bits`` (same dtype), as container bits of the rounded values."""
-    key0, key1 = sr_keys(seed_lo, seed_hi)
-    for i in nb.prange(x_bits.size):
-        mag, neg = float_element(np.int64(x_bits[i]), i, p, key0, key1)
-        out_bits[i] = (mag | p.sign_bit_c) if neg else mag
+@nb.njit(inline="always")
+def quantize_float_at(i, x_bits, out_bits, p, f, key0, key1):
+    """Element ``i``: round container bits ``x_bits[i]`` (int32/int64) into ``out_bits[i]``."""
+    mag, neg = float_element(np.int64(x_bits[i]), i, p, f, key0, key1)
+    out_bits[i] = (mag | p.sign_bit_c) if neg else mag
 
 
 # ---- fixed point and integers ----------------------------------------------------------------
 
 
 @nb.njit(inline="always")
-def fixed_element(bits: int, i: int, p, key0, key1) -> int:
+def fixed_element(bits: int, i: int, p, f, key0, key1) -> int:
     """Round one element into a fixed-point format; returns the signed integer k."""
     neg = bits < 0
     a = bits & p.mag_mask_c
-    if a > p.exp_mask_c or a == 0:
-        return 0
-    if a == p.exp_mask_c:
-        return p.kmin if neg else p.kmax
     mc = p.mc
-    sig, b, lsb = split_bits(a, p)
+    sig, b, lsb = split_bits(max(a, 1), p)
     shift = -p.frac - lsb  # quantum exponent minus the input's last-bit exponent
-    huge = False
-    if shift <= 0:
-        if mc - shift >= p.width:  # |x| >= 2^width quanta: beyond any range
-            huge = True
-            k = (sig & ((1 << (p.width + shift)) - 1)) << (-shift) if -shift < p.width else 0
-        else:
-            k = sig << (-shift)
-    else:
-        r = 0
-        if p.mode >= STOCHASTIC_A:
-            r = element_bits(i, key0, key1, p.sr_bits)
-        if shift <= mc + 1:
-            kept = sig >> shift
-            rem = sig & ((1 << shift) - 1)
-        else:
-            kept = 0
-            rem = sig
-        k = kept + np.int64(round_away(p.mode, neg, kept, rem, shift, r, p.sr_bits))
+    # large magnitudes are integral: k = sig << -shift, or beyond every range ("huge")
+    ls = min(max(-shift, 0), 62)
+    huge = (shift <= 0) & (mc - shift >= p.width)
+    low_bits = min(max(p.width + shift, 0), 62)
+    k_huge = ((sig & ((np.int64(1) << low_bits) - 1)) << ls) if -shift < p.width else 0
+    k_big = k_huge if huge else (sig << ls)
+    # small magnitudes: round
+    r = 0
+    if f.mode >= STOCHASTIC_A:
+        r = element_bits(i, key0, key1, p.sr_bits)
+    in_range = shift <= mc + 1
+    sc = min(max(shift, 0), mc + 1)
+    kept = (sig >> sc) if in_range else 0
+    rem = (sig & ((np.int64(1) << sc) - 1)) if in_range else sig
+    k_small = kept + np.int64(round_away(f.mode, neg, kept, rem, shift, r, p.sr_bits))
+    k = k_big if shift <= 0 else k_small
     ks = -k if neg else k
-    if huge or ks > p.kmax or ks < p.kmin:
-        if p.overflow == OV_WRAP:
-            return (ks - p.kmin) % (1 << p.width) + p.kmin
-        return p.kmin if neg else p.kmax
+    if huge | (ks > p.kmax) | (ks < p.kmin):
+        if f.overflow == OV_WRAP:
+            ks = (ks - p.kmin) % (np.int64(1) << p.width) + p.kmin
+        else:
+            ks = p.kmin if neg else p.kmax
+    if a == p.exp_mask_c:
+        ks = p.kmin if neg else p.kmax
+    if (a > p.exp_mask_c) | (a == 0):
+        ks = 0
     return ks
 
 
-@nb.njit(parallel=True)
-def quantize_fixed(x_bits, out, p, seed_lo, seed_hi):
-    """Round every element of ``x_bits`` (container bits as int32/int64) to ``k * quantum`` in ``out``."""
-    key0, key1 = sr_keys(seed_lo, seed_hi)
-    for i in nb.prange(x_bits.size):
-        out[i] = fixed_element(np.int64(x_bits[i]), i, p, key0, key1) * p.quantum
+@nb.njit(inline="always")
+def quantize_fixed_at(i, x_bits, out, p, f, key0, key1):
+    """Element ``i``: round container bits ``x_bits[i]`` to ``k * quantum`` in ``out[i]``."""
+    out[i] = fixed_element(np.int64(x_bits[i]), i, p, f, key0, key1) * p.quantum
