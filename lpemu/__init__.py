@@ -1,1 +1,37 @@
-"""lpemu: bit-accurate emulation of low-precision arithmetic."""
+"""lpemu: bit-accurate emulation of low-precision arithmetic.
+
+Round numpy arrays (Numba kernels) and JAX arrays (JAX kernels, under jit and vmap) into any
+minifloat, integer or fixed-point format with any rounding mode, bit for bit as the format's
+specification defines; ``lpemu.reference`` is the exact scalar oracle both backends match.
+
+Examples:
+    >>> import numpy as np, lpemu
+    >>> lpemu.quantize(np.array([0.1, 1.0, 300.0], np.float32), "e4m3")
+    array([1.015625e-01, 1.000000e+00, 2.880000e+02], dtype=float32)
+"""
+
+from . import formats as formats
+from ._formats import FixedFormat as FixedFormat
+from ._formats import FloatFormat as FloatFormat
+from ._formats import IntFormat as IntFormat
+from ._formats import Specials as Specials
+from ._modes import Overflow as Overflow
+from ._modes import RoundingMode as RoundingMode
+from ._packing import pack as pack
+from ._packing import unpack as unpack
+from ._quantize import decode as decode
+from ._quantize import encode as encode
+from ._quantize import quantize as quantize
+from .errors import InvalidArgumentError as InvalidArgumentError
+from .errors import InvalidFormatError as InvalidFormatError
+from .errors import LpemuError as LpemuError
+from .errors import UnsupportedContainerError as UnsupportedContainerError
+from .formats import lookup as format
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FloatFormat", "FixedFormat", "IntFormat", "Specials", "RoundingMode", "Overflow",
+    "quantize", "encode", "decode", "pack", "unpack", "format", "formats",
+    "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
+]

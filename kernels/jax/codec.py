@@ -13,7 +13,7 @@ def bits_to_code(mag, neg, p):
     """Target codes of rounded results given as container magnitude bits and signs."""
     it = mag.dtype
     sign = jnp.where(neg, jnp.asarray(_signed(p.sign_code, it), it), jnp.asarray(0, it))
-    sig, b, lsb = split_bits(jnp.maximum(mag, 1), p)
+    sig, b, lsb = split_bits(jnp.maximum(mag, 1), p, True)
     sig = sig << jnp.clip(p.mc - (b - lsb), 0, p.mc)  # normalise: leading bit at position mc
     normal = ((b + p.bias_t) << p.mt) | ((sig >> (p.mc - p.mt)) & ((1 << p.mt) - 1))
     subnormal = sig >> jnp.clip(p.mc - p.mt + p.emin - b, 0, p.mc + 1)
@@ -51,7 +51,7 @@ def _code_type(bits: int):
 def encode_float(x, p, code_bits: int, seed_lo=0, seed_hi=0):
     """Round every element of float array ``x`` and return its code (uint8/16/32/64)."""
     key0, key1 = sr_keys(seed_lo, seed_hi)
-    mag, neg = float_element(lax.bitcast_convert_type(x, int_type(p)), p, key0, key1)
+    mag, neg = float_element(lax.bitcast_convert_type(x, int_type(p)), p, p, key0, key1)
     return _to_codes(bits_to_code(mag, neg, p), code_bits)
 
 
@@ -105,7 +105,7 @@ def decode_float(codes, p):
 def encode_fixed(x, p, code_bits: int, seed_lo=0, seed_hi=0):
     """Round every element into a fixed-point format and return its two's-complement code."""
     key0, key1 = sr_keys(seed_lo, seed_hi)
-    k = fixed_element(lax.bitcast_convert_type(x, int_type(p)), p, key0, key1)
+    k = fixed_element(lax.bitcast_convert_type(x, int_type(p)), p, p, key0, key1)
     return _to_codes(k & ((1 << p.width) - 1), code_bits)
 
 

@@ -19,7 +19,7 @@ def bits_to_code(mag: int, neg: bool, p, f) -> int:
         return p.inf_code | sign
     if mag == 0:
         return sign
-    sig, b, lsb = split_bits(mag, p)
+    sig, b, lsb = split_bits(mag, p, True)
     sig <<= p.mc - (b - lsb)  # normalise: leading bit at position mc
     if b >= p.emin:
         cmag = ((b + p.bias_t) << p.mt) | ((sig >> (p.mc - p.mt)) & ((1 << p.mt) - 1))

@@ -37,21 +37,26 @@ def _scaled_fraction(rem: int, shift: int, k: int) -> int:
 
 
 @nb.njit(inline="always")
-def round_away(mode: int, neg: bool, kept: int, rem: int, shift: int, r: int, n: int) -> bool:
-    """Whether the magnitude rounds to ``kept + 1`` quanta (True) or stays ``kept`` (False).
+def round_away(mode: int, neg: bool, sig: int, mask: int, shift: int, r: int, n: int, mc: int) -> bool:
+    """Whether the magnitude rounds up by one quantum.
 
-    ``rem / 2^shift`` is the discarded fraction f of one quantum, ``r`` the random integer
-    of ``n`` bits for the stochastic modes (P3109 variants A, B, C). Only the (constant)
-    mode branches: data-dependent decisions use bitwise operators, because a mispredicted
-    branch per element costs more than the whole rounding (measured: 10x slower).
+    ``mask = 2^sc - 1`` selects the discarded bits of the integer significand ``sig``, with
+    ``sc`` the true ``shift`` clipped to [0, mc + 1]; ``mask + 1`` is the last kept bit. The
+    discarded fraction is f = ``(sig & mask) / 2^shift``; ``r`` is the random integer of ``n``
+    bits for the stochastic modes (P3109 variants A, B, C). Only the (constant) mode
+    branches: data-dependent decisions use bitwise operators, because a mispredicted branch
+    per element costs more than the whole rounding (measured: 10x slower).
     """
+    rem = sig & mask
     nonzero = rem != 0
-    odd = (kept & 1) == 1
+    odd = (sig & (mask + 1)) != 0
     if mode == NEAREST_EVEN or mode == NEAREST_AWAY:
-        half = np.int64(1) << (min(shift, 62) - 1)  # rem < 2^54: a capped half still compares right
+        half = (mask + 1) >> 1
+        # past mc + 1 the clipped mask understates the shift: f < 1/2 there
+        half_or_more = (rem >= half) & nonzero & (shift <= mc + 1)
         if mode == NEAREST_AWAY:
-            return rem >= half
-        return (rem > half) | ((rem == half) & odd)
+            return half_or_more
+        return half_or_more & ((rem != half) | odd)
     if mode == TOWARD_ZERO:
         return False
     if mode == UP:
@@ -67,7 +72,7 @@ def round_away(mode: int, neg: bool, kept: int, rem: int, shift: int, r: int, n:
     t = t1 >> 1
     if mode == STOCHASTIC_B:
         t += t1 & 1
-    elif mode != STOCHASTIC_A:  # C: round f * 2^n to nearest even first
+    elif mode != STOCHASTIC_A:  # C: round f * 2^n to nearest even first (sticky: bits below)
         sticky = rem != (t1 << min(max(shift - n - 1, 0), 62))
         t += (t1 & 1) & (np.int64(sticky) | (t & 1))
     return t + r >= (np.int64(1) << n)
@@ -80,15 +85,30 @@ def bit_length(x: int) -> int:
 
 
 @nb.njit(inline="always")
-def split_bits(a: int, p) -> tuple[int, int, int]:
-    """(integer significand, binade exponent, last-bit exponent) of magnitude bits ``a > 0``."""
+def significand_bits(a: int, p) -> tuple[int, int]:
+    """(integer significand, exponent of its last bit) of container magnitude bits ``a``."""
+    e = a >> p.mc
+    return (a & ((1 << p.mc) - 1)) | (min(e, 1) << p.mc), max(e, 1) - (p.bias_c + p.mc)
+
+
+@nb.njit(inline="always")
+def split_bits(a: int, p, exact: bool = False) -> tuple[int, int, int]:
+    """(integer significand, binade exponent, last-bit exponent) of magnitude bits ``a > 0``.
+
+    The exact binade of a container subnormal (which needs a count of leading zeros) matters
+    only to formats whose normal range reaches below the container's (E8M0 in float32) and
+    to ``exact`` callers; for rounding into other formats any exponent below the container's
+    ``emin`` gives the same quantum.
+    """
     mc = p.mc
     e = a >> mc
-    normal = e > 0
-    sub_lsb = 1 - p.bias_c - mc  # container subnormals: the significand is ``a`` itself
-    sig = ((a & ((1 << mc) - 1)) | (1 << mc)) if normal else a
-    lsb = (e - p.bias_c - mc) if normal else sub_lsb
-    b = (e - p.bias_c) if normal else (sub_lsb + bit_length(max(a, 1)) - 1)
+    emin_c = 1 - p.bias_c
+    sig, lsb = significand_bits(a, p)
+    if exact or p.emin < emin_c:
+        below = emin_c - mc - 1 + bit_length(a)
+    else:
+        below = emin_c - 1
+    b = (e - p.bias_c) if e > 0 else below
     return sig, b, lsb
 
 
@@ -102,16 +122,14 @@ def _float_magnitude(a: int, neg: bool, p, f, r: int) -> int:
     else:
         q = p.emin if b < p.emin else b - p.mt  # below min normal: round to 0 or 2^emin
     shift = q - lsb
-    mid = (shift > 0) & (shift <= mc)
-    sc = min(max(shift, 0), mc)
-    kept = (sig >> sc) if mid else 0
-    rem = (sig & ((np.int64(1) << sc) - 1)) if mid else sig
-    up = round_away(f.mode, neg, kept, rem, shift, r, p.sr_bits)
-    # clearing sc low bits and adding one quantum carries into the exponent by itself
-    mag_mid = ((a >> sc) << sc) + (np.int64(up) << sc)
+    # shift <= 0 is exact (nothing discarded, never rounds); shift > mc + 1 discards every bit
+    mask = (np.int64(1) << min(max(shift, 0), mc + 1)) - 1
+    up = round_away(f.mode, neg, sig, mask, shift, r, p.sr_bits, mc)
+    # clearing the discarded bits and adding one quantum carries into the exponent by itself
+    mag_mid = (a & ~mask) + ((mask + 1) if up else 0)
     # every significand bit discarded: the result is 0 or the smallest quantum
     mag_low = p.minq_bits if up else 0
-    mag = a if shift <= 0 else (mag_mid if mid else mag_low)
+    mag = mag_low if shift > mc else mag_mid
     if f.nozero:
         mag = max(mag, p.minq_bits)
     return mag
@@ -197,7 +215,7 @@ def fixed_element(bits: int, i: int, p, f, key0, key1) -> int:
     neg = bits < 0
     a = bits & p.mag_mask_c
     mc = p.mc
-    sig, b, lsb = split_bits(max(a, 1), p)
+    sig, lsb = significand_bits(max(a, 1), p)
     shift = -p.frac - lsb  # quantum exponent minus the input's last-bit exponent
     # large magnitudes are integral: k = sig << -shift, or beyond every range ("huge")
     ls = min(max(-shift, 0), 62)
@@ -209,11 +227,9 @@ def fixed_element(bits: int, i: int, p, f, key0, key1) -> int:
     r = 0
     if f.mode >= STOCHASTIC_A:
         r = element_bits(i, key0, key1, p.sr_bits)
-    in_range = shift <= mc + 1
     sc = min(max(shift, 0), mc + 1)
-    kept = (sig >> sc) if in_range else 0
-    rem = (sig & ((np.int64(1) << sc) - 1)) if in_range else sig
-    k_small = kept + np.int64(round_away(f.mode, neg, kept, rem, shift, r, p.sr_bits))
+    mask = (np.int64(1) << sc) - 1
+    k_small = (sig >> sc) + np.int64(round_away(f.mode, neg, sig, mask, shift, r, p.sr_bits, mc))
     k = k_big if shift <= 0 else k_small
     ks = -k if neg else k
     if huge | (ks > p.kmax) | (ks < p.kmin):
