@@ -116,7 +116,9 @@ def float_params(fmt: FloatFormat, dtype: np.dtype, rounding: str | RoundingMode
         nozero=int(not fmt.zero), signed=int(fmt.signed), negzero=int(fmt.has_negative_zero),
         has_inf=int(fmt.infinities), has_nan=int(fmt.has_nan), nan_sign=nan_sign,
         max_bits=_bits_of(fmt.max, dtype), minq_bits=_bits_of(fmt.min_subnormal, dtype),
-        sign_code=fmt.sign_mask, mag_code_mask=(1 << fmt.mag_bits) - 1,
+        # a 64-bit format's sign bit as a (negative) int64, like every other field
+        sign_code=fmt.sign_mask - (1 << 64) if fmt.sign_mask >= 1 << 63 else fmt.sign_mask,
+        mag_code_mask=(1 << fmt.mag_bits) - 1,
         inf_code=-1 if fmt.inf_code is None else fmt.inf_code,
         nan_code=-1 if fmt.nan_code is None else fmt.nan_code, max_code=fmt.max_code, nan_rule=nan_rule,
         mode=mode.code, overflow=ov.code, sr_bits=n,

@@ -120,6 +120,8 @@ class FloatFormat:
             raise err("FloatFormat.zero=False (exponent-only scale) needs subnormals=False or man_bits=0")
         if not self.zero:
             set_(self, "subnormals", False)
+            if specials is Specials.NONE:
+                raise err("FloatFormat.zero=False needs a NaN (specials 'fn', 'ieee' or 'p3109'): zero inputs become NaN")
         if self._max_mag_code() < 1:
             raise err(f"FloatFormat({self.exp_bits}, {self.man_bits}, specials={specials.value!r}) has no finite non-zero value")
         if self.emin - self.man_bits < -1100 or self.emax > 1100:

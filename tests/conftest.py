@@ -1,0 +1,23 @@
+"""Shared test configuration: deterministic hypothesis profiles and common fixtures."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI must be deterministic; the first Numba call compiles for seconds, so no deadlines.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator: every random test input is reproducible."""
+    return np.random.default_rng(20261122)
