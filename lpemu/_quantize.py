@@ -144,8 +144,8 @@ def quantize(
 
     Examples:
         >>> import numpy as np
-        >>> quantize(np.array([0.3, 464.0, 500.0], np.float32), "e4m3")
-        array([0.3125, 448.    ,    nan], dtype=float32)
+        >>> quantize(np.array([0.3, 464.0, 500.0], np.float32), "e4m3").tolist()
+        [0.3125, 448.0, nan]
         >>> quantize(np.array([500.0], np.float32), "e4m3", overflow="saturate")
         array([448.], dtype=float32)
         >>> quantize(2.5, "int8", rounding="nearest_away")
