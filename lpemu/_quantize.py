@@ -97,6 +97,27 @@ def _jax_seed(seed, mode: RoundingMode):
     return s.astype(jnp.uint32), 0
 
 
+def _prepare_numpy(x, fmt, rounding, overflow, sr_bits, seed, nan):
+    """Checked container array, its flat bits, kernel parameters and seed words."""
+    a = _as_container(x)
+    _check_nan(a, fmt, nan)
+    p = _params(fmt, a.dtype, rounding, overflow, sr_bits)
+    lo, hi = seed_words(seed, rounding_mode(rounding))
+    itype = np.int32 if a.dtype == np.float32 else np.int64
+    return a, np.ascontiguousarray(a).reshape(-1).view(itype), p, lo, hi
+
+
+def _call_jax(kind: str, x, fmt, rounding, overflow, sr_bits, seed, nan):
+    """Run the jitted JAX kernel ``kind`` ("quantize" or "encode") on a JAX array."""
+    x = _jax_input(x, fmt, nan)
+    p = _params(fmt, x.dtype, rounding, overflow, sr_bits)
+    lo, hi = _jax_seed(seed, rounding_mode(rounding))
+    name = f"{kind}_{'fixed' if isinstance(fmt, FixedFormat) else 'float'}"
+    if kind == "encode":
+        return _jax_kernel(name)(x, p, code_dtype(fmt).itemsize * 8, lo, hi)
+    return _jax_kernel(name)(x, p, lo, hi)
+
+
 def _params(fmt, dtype, rounding, overflow, sr_bits):
     if isinstance(fmt, FixedFormat):
         return fixed_params(fmt, dtype, rounding, overflow, sr_bits)
@@ -153,17 +174,8 @@ def quantize(
     """
     fmt = lookup(fmt)
     if _is_jax(x):
-        x = _jax_input(x, fmt, nan)
-        p = _params(fmt, x.dtype, rounding, overflow, sr_bits)
-        lo, hi = _jax_seed(seed, rounding_mode(rounding))
-        kind = "fixed" if isinstance(fmt, FixedFormat) else "float"
-        return _jax_kernel(f"quantize_{kind}")(x, p, lo, hi)
-    a = _as_container(x)
-    _check_nan(a, fmt, nan)
-    p = _params(fmt, a.dtype, rounding, overflow, sr_bits)
-    lo, hi = seed_words(seed, rounding_mode(rounding))
-    flat = np.ascontiguousarray(a).reshape(-1)
-    itype = np.int32 if a.dtype == np.float32 else np.int64
+        return _call_jax("quantize", x, fmt, rounding, overflow, sr_bits, seed, nan)
+    a, bits, p, lo, hi = _prepare_numpy(x, fmt, rounding, overflow, sr_bits, seed, nan)
     if out is None:
         res = np.empty(a.shape, a.dtype)
     else:
@@ -173,9 +185,9 @@ def quantize(
     from .kernels.numba.specialize import run
 
     if isinstance(fmt, FixedFormat):
-        run("quantize_fixed", flat.view(itype), res.reshape(-1), p, flags_of(p), lo, hi)
+        run("quantize_fixed", bits, res.reshape(-1), p, flags_of(p), lo, hi)
     else:
-        run("quantize_float", flat.view(itype), res.reshape(-1).view(itype), p, flags_of(p), lo, hi)
+        run("quantize_float", bits, res.reshape(-1).view(bits.dtype), p, flags_of(p), lo, hi)
     return res[()] if res.ndim == 0 and out is None else res
 
 
@@ -204,22 +216,13 @@ def encode(
     """
     fmt = lookup(fmt)
     if _is_jax(x):
-        x = _jax_input(x, fmt, nan)
-        p = _params(fmt, x.dtype, rounding, overflow, sr_bits)
-        lo, hi = _jax_seed(seed, rounding_mode(rounding))
-        kind = "fixed" if isinstance(fmt, FixedFormat) else "float"
-        return _jax_kernel(f"encode_{kind}")(x, p, code_dtype(fmt).itemsize * 8, lo, hi)
-    a = _as_container(x)
-    _check_nan(a, fmt, nan)
-    p = _params(fmt, a.dtype, rounding, overflow, sr_bits)
-    lo, hi = seed_words(seed, rounding_mode(rounding))
-    flat = np.ascontiguousarray(a).reshape(-1)
-    itype = np.int32 if a.dtype == np.float32 else np.int64
+        return _call_jax("encode", x, fmt, rounding, overflow, sr_bits, seed, nan)
+    a, bits, p, lo, hi = _prepare_numpy(x, fmt, rounding, overflow, sr_bits, seed, nan)
     codes = np.empty(a.shape, code_dtype(fmt))
     from .kernels.numba.specialize import run
 
     name = "encode_fixed" if isinstance(fmt, FixedFormat) else "encode_float"
-    run(name, flat.view(itype), codes.reshape(-1), p, flags_of(p), lo, hi)
+    run(name, bits, codes.reshape(-1), p, flags_of(p), lo, hi)
     return codes[()] if codes.ndim == 0 else codes
 
 

@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from ._formats import FixedFormat, Specials
-from ._modes import Overflow, RoundingMode, overflow_policy, rounding_mode
+from ._modes import Overflow, RoundingMode, rounding_mode
 from ._quantize import encode
+from ._container import resolve_overflow
 from .errors import InvalidArgumentError, InvalidFormatError, check_int
 from .formats import lookup
 
@@ -166,7 +167,7 @@ class TableReference:
                 f"up, down, odd); got {mode.value!r}")
         self.fmt = fmt
         self.mode = mode
-        self.overflow = self._resolve_overflow(fmt, overflow)
+        self.overflow = resolve_overflow(fmt, overflow)
         self.is_fixed = isinstance(fmt, FixedFormat)
         vals = fmt.values()
         codes = np.arange(fmt.num_codes, dtype=np.int64)
@@ -186,21 +187,6 @@ class TableReference:
         self.neg_inf = self._code_where(vals == -np.inf)
 
     # -- construction helpers --
-    @staticmethod
-    def _resolve_overflow(fmt, overflow) -> Overflow:
-        if isinstance(fmt, FixedFormat):
-            ov = Overflow.SATURATE if overflow is None else overflow_policy(overflow)
-            if ov not in (Overflow.SATURATE, Overflow.WRAP):
-                raise InvalidArgumentError(f"overflow for {fmt.name} must be 'saturate' or 'wrap', got {ov.value!r}")
-            return ov
-        specials = fmt.infinities or fmt.has_nan
-        ov = (Overflow.INFINITY if specials else Overflow.SATURATE) if overflow is None else overflow_policy(overflow)
-        if ov is Overflow.WRAP or (not specials and ov is not Overflow.SATURATE):
-            why = ("'wrap' is for integer and fixed-point formats" if ov is Overflow.WRAP
-                   else "it has no Inf or NaN; use 'saturate'")
-            raise InvalidArgumentError(f"overflow={ov.value!r} is not available for {fmt.name} ({why})")
-        return ov
-
     @staticmethod
     def _code_where(mask: np.ndarray) -> int | None:
         idx = np.flatnonzero(mask)

@@ -538,7 +538,6 @@ BRUTE_FORMATS = [
     FloatFormat(4, 2, bias=3, specials="fnuz"),  # non-standard bias
     FloatFormat(3, 3, bias=-2),  # negative bias: IEEE, values up to 2^6 * ...
     FloatFormat(4, 2, zero=False, subnormals=False, specials="fn", signed=False),  # E8M0-like with mantissa
-    FloatFormat(5, 0, zero=False, specials="none", signed=False, subnormals=False),
     FloatFormat(2, 1, specials="none", signed=False),
     p3109(8, 5, signed=False, extended=False), p3109(7, 2), p3109(5, 1, signed=False),
     E4M3, E2M3, FloatFormat(5, 5, bias=20, name="e5m5b20"),

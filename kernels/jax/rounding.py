@@ -8,7 +8,6 @@ Rounding mode, overflow policy and format parameters are static Python ints.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 

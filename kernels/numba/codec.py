@@ -5,7 +5,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .random import sr_keys
 from .rounding import bit_length, fixed_element, float_element, split_bits
 
 

@@ -26,7 +26,7 @@ from ..params import (
     DOWN, NAN_SIGN_INPUT, NAN_SIGN_NEGATIVE, NEAREST_AWAY, NEAREST_EVEN, ODD, OV_INFINITY,
     OV_SATURATE, OV_WRAP, STOCHASTIC_A, STOCHASTIC_B, TOWARD_ZERO, UP,
 )
-from .random import element_bits, sr_keys
+from .random import element_bits
 
 
 @nb.njit(inline="always")
