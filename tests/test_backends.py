@@ -244,3 +244,36 @@ def test_scalars_and_shapes():
     out = np.empty(3, np.float32)
     res = lpemu.quantize(np.array([1.1, 2.2, 3.3], np.float32), "e5m2", out=out)
     assert res is out and out.tolist() == [1.0, 2.0, 3.5]
+
+
+# ---- hypothesis: random formats, modes and inputs against the oracle ---------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lpemu.testing import float_formats, interesting_floats, rounding_modes  # noqa: E402
+
+
+@st.composite
+def _case(draw):
+    fmt = draw(float_formats(max_bits=12))
+    xs = draw(st.lists(interesting_floats(fmt, np.float32), min_size=1, max_size=24))
+    mode = draw(rounding_modes()).value
+    overflow = draw(st.sampled_from(_overflows(fmt)))
+    return fmt, np.array(xs, np.float32), mode, overflow
+
+
+@given(_case())
+def test_random_formats_equal_oracle(case):
+    """Numba (generic kernel: no recompilation per format) against the oracle."""
+    fmt, x, mode, overflow = case
+    expected = oracle_codes(x, fmt, mode, overflow)
+    got = lpemu.encode(x, fmt, mode, overflow, **_kw(mode))
+    np.testing.assert_array_equal(got.astype(np.uint64), expected)
+
+
+@given(_case())
+def test_random_formats_jax_equals_numba(case):
+    fmt, x, mode, overflow = case
+    np.testing.assert_array_equal(np.asarray(lpemu.encode(jnp.asarray(x), fmt, mode, overflow, **_kw(mode))),
+                                  lpemu.encode(x, fmt, mode, overflow, **_kw(mode)))

@@ -13,8 +13,8 @@ Public functions:
 
 Choices where the contract is silent (see each function): a NaN produced by overflow or by an
 infinite input takes the sign of x in IEEE and ``fn`` formats (the NaN-input rule); a format
-without NaN that would need one (an unsigned ``specials="none"`` format given a negative x, or a
-``zero=False`` format without NaN given 0 or NaN) gives code 0.
+without NaN that would need one (an unsigned ``specials="none"`` format given a negative x) gives
+code 0. (``zero=False`` formats must have a NaN: ``FloatFormat`` rejects the others.)
 """
 
 from __future__ import annotations
