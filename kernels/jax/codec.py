@@ -51,8 +51,8 @@ def _code_type(bits: int):
 def encode_float(x, p, code_bits: int, seed_lo=0, seed_hi=0):
     """Round every element of float array ``x`` and return its code (uint8/16/32/64)."""
     key0, key1 = sr_keys(seed_lo, seed_hi)
-    mag, neg = float_element(lax.bitcast_convert_type(x, int_type(p)), p, p, key0, key1)
-    return _to_codes(bits_to_code(mag, neg, p), code_bits)
+    res = float_element(lax.bitcast_convert_type(x, int_type(p)), p, p, key0, key1)
+    return _to_codes(bits_to_code(res & p.mag_mask_c, res < 0, p), code_bits)
 
 
 def as_int(codes, it):

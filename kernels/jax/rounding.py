@@ -103,21 +103,80 @@ def split_bits(a, p, exact: bool = False):
     return sig, b, lsb
 
 
-def _float_magnitude(a, neg, p, f, r):
-    """Round finite non-zero container magnitudes ``a``; returns the rounded magnitude bits."""
+def _shift(a, p, f):
+    """(shift, integer significand): how many low significand bits lie below the quantum."""
     mc = p.mc
+    if p.emin >= 1 - p.bias_c:
+        # the target's normal range is inside the container's: the container's exponent field
+        # gives the shift directly, and container subnormals need no leading-zero count
+        e = a >> mc
+        e1 = jnp.maximum(e, 1)
+        sig = (a & ((1 << mc) - 1)) | (jnp.minimum(e, 1) << mc)
+        k = p.emin + p.bias_c  # exponent field of the target's smallest normal
+        if f.subn:
+            return (mc - p.mt) + jnp.maximum(k - e1, 0), sig
+        return jnp.where(e < k, mc + k - e1, mc - p.mt), sig
     sig, b, lsb = split_bits(a, p)
     if f.subn:
         q = jnp.maximum(b, p.emin) - p.mt  # exponent of the quantum at this binade
     else:
         q = jnp.where(b < p.emin, p.emin, b - p.mt)  # below min normal: round to 0 or 2^emin
-    shift = q - lsb
-    # shift <= 0 is exact (rem = 0, never rounds); shift > mc + 1 discards every bit (kept = 0)
-    mask = (jnp.ones_like(sig) << jnp.clip(shift, 0, mc + 1)) - 1
-    up = round_away(f.mode, neg, sig, mask, shift, r, p.sr_bits, mc)
-    # clearing the discarded bits and adding one quantum carries into the exponent by itself
-    mag_mid = (a & ~mask) + jnp.where(up, mask + 1, 0)
-    # every significand bit discarded: the result is 0 or the smallest quantum
+    return q - lsb, sig
+
+
+def _round_bits(mode: int, neg, a, sig, mask):
+    """Deterministic modes: magnitude bits ``a`` rounded at the bit above ``mask`` = 2^sc - 1
+    (0 <= sc <= mc), as one integer add that carries into the exponent by itself.
+
+    The same decisions as :func:`round_away`, in the add-then-truncate form that XLA runs about
+    1.6x faster (measured). ``sig`` supplies the parity of the last kept bit, which for
+    sc = mc is the implicit bit rather than a bit of ``a``.
+    """
+    lsb = mask + 1
+    trunc = a & ~mask
+    if mode == NEAREST_EVEN:
+        odd = ((sig & lsb) != 0).astype(a.dtype)
+        return jnp.where(mask == 0, a, (a + (mask >> 1) + odd) & ~mask)
+    if mode == NEAREST_AWAY:
+        return (a + (lsb >> 1)) & ~mask
+    if mode == TOWARD_ZERO:
+        return trunc
+    if mode in (UP, DOWN):
+        away = ~neg if mode == UP else neg
+        return jnp.where(away, (a + mask) & ~mask, trunc)
+    # ODD: make the last kept bit 1 when anything non-zero was discarded
+    return trunc + jnp.where(((a & mask) != 0) & ((sig & lsb) == 0), lsb, 0)
+
+
+def _round_low(mode: int, neg, sig, shift, mc: int):
+    """Deterministic modes, every significand bit discarded (shift > mc): one quantum or 0?"""
+    if mode in (NEAREST_EVEN, NEAREST_AWAY):  # f = sig / 2^shift >= 1/2 only when shift = mc + 1
+        at_half = shift == mc + 1
+        return at_half & ((sig > (1 << mc)) if mode == NEAREST_EVEN else (sig >= (1 << mc)))
+    if mode == TOWARD_ZERO:
+        return jnp.zeros(sig.shape, bool)
+    if mode == UP:
+        return ~neg
+    if mode == DOWN:
+        return neg
+    return jnp.ones(sig.shape, bool)  # ODD: kept = 0 is even and f > 0
+
+
+def _float_magnitude(a, neg, p, f, r):
+    """Round finite non-zero container magnitudes ``a``; returns the rounded magnitude bits."""
+    mc = p.mc
+    shift, sig = _shift(a, p, f)
+    # shift <= 0 is exact (nothing discarded); shift > mc discards every significand bit, and the
+    # result is 0 or the smallest quantum
+    if f.mode >= STOCHASTIC_A:
+        mask = (jnp.ones_like(sig) << jnp.clip(shift, 0, mc + 1)) - 1
+        up = round_away(f.mode, neg, sig, mask, shift, r, p.sr_bits, mc)
+        # clearing the discarded bits and adding one quantum carries into the exponent by itself
+        mag_mid = (a & ~mask) + jnp.where(up, mask + 1, 0)
+    else:
+        mask = (jnp.ones_like(sig) << jnp.clip(shift, 0, mc)) - 1
+        mag_mid = _round_bits(f.mode, neg, a, sig, mask)
+        up = _round_low(f.mode, neg, sig, shift, mc)
     mag_low = jnp.where(up, p.minq_bits, 0).astype(a.dtype)
     mag = jnp.where(shift > mc, mag_low, mag_mid)
     if f.nozero:
@@ -126,84 +185,71 @@ def _float_magnitude(a, neg, p, f, r):
 
 
 def _toward_zero(mode: int, neg):
+    """Whether the mode rounds toward zero for each sign (a constant for undirected modes)."""
     if mode == TOWARD_ZERO:
-        return jnp.ones(neg.shape, bool)
+        return True
     if mode == DOWN:
         return ~neg
     if mode == UP:
         return neg
-    return jnp.zeros(neg.shape, bool)
+    return False
 
 
-def _nan_result(neg, p, f):
-    """(magnitude bits, negative) of the result for NaN inputs (docs/semantics.md rule 1)."""
+def _nan_bits(sign, p, f):
+    """Signed container bits of the result for NaN inputs (docs/semantics.md rule 1); ``sign``
+    holds the inputs' sign bits."""
     if f.has_nan:
         if f.nan_sign == NAN_SIGN_INPUT:
-            return jnp.full(neg.shape, p.qnan_c), neg
-        return jnp.full(neg.shape, p.qnan_c), jnp.full(neg.shape, f.nan_sign == NAN_SIGN_NEGATIVE)
-    return jnp.zeros(neg.shape, int), ~neg & (f.negzero == 1)
+            return p.qnan_c | sign
+        return p.qnan_c | (p.sign_bit_c if f.nan_sign == NAN_SIGN_NEGATIVE else 0)
+    if f.negzero:
+        return sign ^ p.sign_bit_c  # ml_dtypes: +NaN -> -0, -NaN -> +0
+    return 0
 
 
 def float_element(bits, p, f, key0, key1):
-    """Round container bits (int32/int64 array); returns (magnitude bits, negative)."""
+    """Round container bits (int32/int64 array); returns the signed container bits of the results.
+
+    Each special case overwrites the finite result with one select, in the order of the Numba
+    twin's rules: overflow, zero inputs, infinite inputs, NaN (and negative unsigned) inputs.
+    """
     it = bits.dtype
     neg = bits < 0
+    sign = bits & jnp.asarray(p.sign_bit_c, it)
     a = bits & p.mag_mask_c
     r = 0
     if f.mode >= STOCHASTIC_A:
         r = element_bits(bits.shape, key0, key1, p.sr_bits).astype(it)
     mag = _float_magnitude(jnp.maximum(a, 1), neg, p, f, r)
-    nan_mag, nan_neg = _nan_result(neg, p, f)
-    zero_neg = neg & (f.negzero == 1)
-    # finite non-zero results, then overflow
-    res_mag, res_neg = mag, neg
-    over = mag > p.max_bits
+    nan = _nan_bits(sign, p, f)
+    zero = sign if f.negzero else 0
+    res = jnp.where(mag == 0, zero, mag | sign)
+    # overflow
     if f.overflow != OV_INFINITY:
-        res_mag = jnp.where(over, p.max_bits, res_mag)
+        big = p.max_bits | sign
     else:
-        to_max = over & _toward_zero(f.mode, neg)
-        to_inf = over & ~to_max
-        res_mag = jnp.where(to_max, p.max_bits, res_mag)
-        if f.has_inf:
-            res_mag = jnp.where(to_inf, p.exp_mask_c, res_mag)
-        else:
-            res_mag = jnp.where(to_inf, nan_mag, res_mag)
-            res_neg = jnp.where(to_inf, nan_neg, res_neg)
-    res_neg = jnp.where(res_mag == 0, zero_neg, res_neg)
+        big = jnp.where(_toward_zero(f.mode, neg), p.max_bits | sign, (p.exp_mask_c | sign) if f.has_inf else nan)
+    res = jnp.where(mag > p.max_bits, big, res)
     # zero inputs
-    is_zero = a == 0
-    if f.nozero:
-        res_mag = jnp.where(is_zero, nan_mag, res_mag)
-        res_neg = jnp.where(is_zero, nan_neg, res_neg)
-    else:
-        res_mag = jnp.where(is_zero, 0, res_mag)
-        res_neg = jnp.where(is_zero, zero_neg, res_neg)
+    res = jnp.where(a == 0, nan if f.nozero else zero, res)
     # infinite inputs
-    is_inf = a == p.exp_mask_c
     if f.overflow == OV_SATURATE or not (f.has_inf or f.has_nan):
-        inf_mag, inf_neg = jnp.full(neg.shape, p.max_bits), neg
-    elif f.has_inf:
-        inf_mag, inf_neg = jnp.full(neg.shape, p.exp_mask_c), neg
+        inf = p.max_bits | sign
     else:
-        inf_mag, inf_neg = nan_mag, nan_neg
-    res_mag = jnp.where(is_inf, inf_mag, res_mag)
-    res_neg = jnp.where(is_inf, inf_neg, res_neg)
-    # negative inputs of unsigned formats, and NaN inputs
+        inf = (p.exp_mask_c | sign) if f.has_inf else nan
+    res = jnp.where(a == p.exp_mask_c, inf, res)
+    # NaN inputs, and negative inputs of unsigned formats
     to_nan = a > p.exp_mask_c
     if not f.signed:
-        to_nan = to_nan | (neg & ~is_zero)
-    res_mag = jnp.where(to_nan, nan_mag, res_mag)
-    res_neg = jnp.where(to_nan, nan_neg, res_neg)
-    return res_mag.astype(it), res_neg
+        to_nan = to_nan | (neg & (a != 0))
+    return jnp.where(to_nan, nan, res).astype(it)
 
 
 def quantize_float(x, p, seed_lo=0, seed_hi=0):
     """Round every element of float array ``x``; returns the rounded values (same dtype)."""
     it = int_type(p)
     key0, key1 = sr_keys(seed_lo, seed_hi)
-    mag, neg = float_element(lax.bitcast_convert_type(x, it), p, p, key0, key1)
-    bits = jnp.where(neg, mag | jnp.asarray(p.sign_bit_c, it), mag)
-    return lax.bitcast_convert_type(bits, x.dtype)
+    return lax.bitcast_convert_type(float_element(lax.bitcast_convert_type(x, it), p, p, key0, key1), x.dtype)
 
 
 # ---- fixed point and integers ----------------------------------------------------------------

@@ -30,8 +30,8 @@ def bits_to_code(mag: int, neg: bool, p, f) -> int:
 @nb.njit(inline="always")
 def encode_float_at(i, x_bits, codes, p, f, key0, key1):
     """Element ``i``: round container bits ``x_bits[i]`` and write its code to ``codes[i]``."""
-    mag, neg = float_element(np.int64(x_bits[i]), i, p, f, key0, key1)
-    codes[i] = bits_to_code(mag, neg, p, f)
+    res = float_element(np.int64(x_bits[i]), i, p, f, key0, key1)
+    codes[i] = bits_to_code(res & p.mag_mask_c, res < 0, p, f)
 
 
 @nb.njit(inline="always")
