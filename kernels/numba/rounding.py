@@ -2,15 +2,17 @@
 
 One element at a time (the loops are parallel over elements):
 
-1. Split the container bits into sign, magnitude ``a``, exponent field ``E`` and the integer
-   significand ``sig``; ``be`` is the unbiased exponent of ``a``'s binade.
-2. ``shift`` = how many low bits of ``sig`` lie below the target's quantum at that binade
-   (more for target subnormals, a fixed quantum for fixed point).
-3. ``kept = sig >> shift`` and ``rem`` = the discarded bits; :func:`round_away` decides, from the
-   rounding mode, whether the result is ``kept`` or ``kept + 1`` quanta.
-4. The rounded magnitude is written back as container bits: clearing ``shift`` low bits and
-   adding ``1 << shift`` carries into the exponent by itself, so no renormalisation is needed.
-5. Overflow, zero, Inf and NaN rules of docs/semantics.md.
+1. Split the container bits into sign, magnitude ``a`` and the integer significand ``sig``.
+2. ``shift`` = how many low bits of ``sig`` lie below the target's quantum at ``a``'s binade
+   (more for target subnormals; a fixed quantum for fixed point).
+3. Round at that bit: deterministic modes add an increment and truncate (:func:`_round_bits`),
+   stochastic modes decide with :func:`round_away` from the discarded bits and the element's
+   random bits. Clearing ``shift`` low bits of ``a`` and adding ``1 << shift`` carries into the
+   exponent by itself, so no renormalisation is needed; when every significand bit is discarded
+   the result is 0 or the smallest quantum.
+4. Overflow, zero, Inf and NaN rules of docs/semantics.md, as selects on the result bits.
+
+``kernels/jax/rounding.py`` is the same algorithm, function for function.
 
 The kernel rounds exactly once, from the exact input; it never uses floor(log2(x)) in floating
 point and never compares with a tolerance.
