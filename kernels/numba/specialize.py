@@ -22,6 +22,8 @@ from .random import sr_keys
 
 #: Arrays at least this large run a loop compiled for their flags.
 SPECIALIZE_MIN_SIZE = 1 << 22
+#: Arrays smaller than this run a serial loop: starting the thread pool costs about 0.5 ms.
+PARALLEL_MIN_SIZE = 1 << 14
 
 _ELEMENTS = {
     "quantize_float": rounding.quantize_float_at,
@@ -33,11 +35,12 @@ _ELEMENTS = {
 
 
 @functools.cache
-def generic(name: str):
-    """The loop that reads its flags at run time (one build per kernel and dtypes)."""
+def generic(name: str, parallel: bool = True):
+    """The loop that reads its flags at run time (one build per kernel and dtypes); with
+    ``parallel=False`` it runs on the calling thread (``nb.prange`` is ``range`` there)."""
     element_at = _ELEMENTS[name]
 
-    @nb.njit(parallel=True)
+    @nb.njit(parallel=parallel)
     def loop(x, out, p, f, seed_lo, seed_hi):
         key0, key1 = sr_keys(seed_lo, seed_hi)
         for i in nb.prange(x.size):
@@ -62,6 +65,10 @@ def specialized(name: str, flags: Flags):
 
 
 def run(name: str, x, out, p, f: Flags, seed_lo: int = 0, seed_hi: int = 0) -> None:
-    """Run kernel ``name`` over 1-D arrays ``x`` -> ``out``, specialised for large arrays."""
-    loop = specialized(name, f) if x.size >= SPECIALIZE_MIN_SIZE else generic(name)
+    """Run kernel ``name`` over 1-D arrays ``x`` -> ``out``: serial for small arrays, parallel,
+    and specialised for large ones."""
+    if x.size >= SPECIALIZE_MIN_SIZE:
+        loop = specialized(name, f)
+    else:
+        loop = generic(name, x.size >= PARALLEL_MIN_SIZE)
     loop(x, out, p, f, seed_lo, seed_hi)
