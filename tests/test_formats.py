@@ -109,3 +109,19 @@ def test_bad_calls_name_the_argument(call, error, match):
 
 def test_errors_are_value_or_type_errors():
     assert issubclass(InvalidArgumentError, ValueError) and issubclass(UnsupportedContainerError, TypeError)
+
+
+def test_jax_argument_errors():
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.array([1.0, jnp.nan], jnp.float32)
+    with pytest.raises(InvalidArgumentError, match="has no NaN"):
+        lpemu.quantize(x, "e2m1", nan="raise")
+    with pytest.raises(InvalidArgumentError, match="needs a concrete input"):
+        jax.jit(lambda v: lpemu.quantize(v, "e2m1", nan="raise"))(x)
+    with pytest.raises(UnsupportedContainerError, match="float32 or float64"):
+        lpemu.quantize(x.astype(jnp.float16), "e4m3")
+    with pytest.raises(InvalidArgumentError, match="seed must be an integer scalar"):
+        lpemu.quantize(x, "e4m3", "stochastic", seed=jnp.array([1, 2]))
+    assert lpemu.quantize(jnp.array([3]), "int8").dtype == jnp.float32  # JAX's default float
