@@ -95,13 +95,17 @@ def _bits_of(value: float, dtype: np.dtype) -> int:
     return int(np.array(value, dtype=dtype).view(itype))
 
 
+def _checked(fmt, dtype, rounding, overflow, sr_bits) -> tuple[Container, RoundingMode, Overflow, int]:
+    """The arguments every kernel shares, checked: container, mode, overflow policy, sr_bits."""
+    c = check_fits(fmt, dtype)
+    return (c, rounding_mode(rounding), resolve_overflow(fmt, overflow),
+            check_int("sr_bits", sr_bits, 1, MAX_SR_BITS))
+
+
 def float_params(fmt: FloatFormat, dtype: np.dtype, rounding: str | RoundingMode,
                  overflow: str | Overflow | None, sr_bits: int) -> FloatParams:
     """Validated kernel parameters for rounding ``dtype`` values into float format ``fmt``."""
-    c = check_fits(fmt, dtype)
-    mode = rounding_mode(rounding)
-    ov = resolve_overflow(fmt, overflow)
-    n = check_int("sr_bits", sr_bits, 1, MAX_SR_BITS)
+    c, mode, ov, n = _checked(fmt, dtype, rounding, overflow, sr_bits)
     s = fmt.specials
     if not fmt.signed:
         nan_sign = NAN_SIGN_POSITIVE
@@ -128,10 +132,7 @@ def float_params(fmt: FloatFormat, dtype: np.dtype, rounding: str | RoundingMode
 def fixed_params(fmt: FixedFormat, dtype: np.dtype, rounding: str | RoundingMode,
                  overflow: str | Overflow | None, sr_bits: int) -> FixedParams:
     """Validated kernel parameters for rounding ``dtype`` values into fixed-point ``fmt``."""
-    c = check_fits(fmt, dtype)
-    mode = rounding_mode(rounding)
-    ov = resolve_overflow(fmt, overflow)
-    n = check_int("sr_bits", sr_bits, 1, MAX_SR_BITS)
+    c, mode, ov, n = _checked(fmt, dtype, rounding, overflow, sr_bits)
     return FixedParams(
         mc=c.mc, bias_c=c.bias, exp_mask_c=c.exp_mask, mag_mask_c=c.mag_mask, frac=fmt.frac_bits,
         width=fmt.bits, kmin=fmt.min_int, kmax=fmt.max_int, signed=int(fmt.signed), quantum=fmt.quantum,
