@@ -11,6 +11,15 @@ Examples:
 """
 
 from . import formats as formats
+from ._arith import abs as abs
+from ._arith import add as add
+from ._arith import check_exact as check_exact
+from ._arith import div as div
+from ._arith import fma as fma
+from ._arith import mul as mul
+from ._arith import neg as neg
+from ._arith import sqrt as sqrt
+from ._arith import sub as sub
 from ._formats import FixedFormat as FixedFormat
 from ._formats import FloatFormat as FloatFormat
 from ._formats import IntFormat as IntFormat
@@ -33,5 +42,6 @@ __version__ = "0.1.0"
 __all__ = [
     "FloatFormat", "FixedFormat", "IntFormat", "Specials", "RoundingMode", "Overflow",
     "quantize", "encode", "decode", "pack", "unpack", "format", "formats",
+    "add", "sub", "mul", "div", "fma", "sqrt", "neg", "abs", "check_exact",
     "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
 ]

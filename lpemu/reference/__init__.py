@@ -10,6 +10,7 @@ Public functions:
 * :func:`decode_code` -- the exact value of a code.
 * :func:`round_value` -- the rounded value as a Python float.
 * :func:`random_bits` -- the random integer stochastic rounding uses for an element and seed.
+* :func:`arith` -- a correctly rounded add, sub, mul, div, sqrt or fma.
 
 Choices where the contract is silent (see each function): a NaN produced by overflow or by an
 infinite input takes the sign of x in IEEE and ``fn`` formats (the NaN-input rule); a format
@@ -23,13 +24,14 @@ from fractions import Fraction
 
 from .._formats import FixedFormat, FloatFormat
 from .._modes import Overflow, RoundingMode, overflow_policy, rounding_mode
-from ..errors import InvalidFormatError
+from ..errors import InvalidArgumentError, InvalidFormatError
+from . import _arith
 from ._common import check_random, parse_input
 from ._fixed import fixed_check_overflow, fixed_decode, fixed_round_to_code
 from ._float import float_check_overflow, float_decode, float_default_overflow, float_round_to_code
 from ._random import random_bits
 
-__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow"]
+__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow", "arith"]
 
 Number = float | int | Fraction
 
@@ -146,3 +148,49 @@ def round_value(x: Number, fmt: FloatFormat | FixedFormat, rounding: str | Round
     """
     v = decode_code(round_to_code(x, fmt, rounding, overflow, rbits=rbits, sr_bits=sr_bits), fmt)
     return float(v)
+
+
+def _operand(x: Number, fmt: FloatFormat) -> Fraction | float:
+    """``x`` rounded into ``fmt`` (nearest-even), as a Fraction, a signed float zero, +-Inf or NaN."""
+    v = decode_code(round_to_code(x, fmt), fmt)
+    return -0.0 if v == 0 and isinstance(v, float) else v
+
+
+def arith(op: str, operands: tuple[Number, ...], fmt: FloatFormat, rounding: str | RoundingMode = "nearest_even",
+          overflow: str | Overflow | None = None, *, in_fmt: FloatFormat | None = None,
+          rbits: int | None = None, sr_bits: int = 30) -> float:
+    """The correctly rounded result of ``op`` ("add", "sub", "mul", "div", "sqrt", "fma").
+
+    Each operand is first rounded into ``in_fmt`` (default ``fmt``) with nearest-even; the exact
+    IEEE 754 result of the operation on those values is then rounded once into ``fmt`` with
+    ``rounding`` and ``overflow`` (arguments as :func:`round_to_code`). A NaN result is the
+    positive canonical NaN before that rounding. Exact zero results take IEEE 754's signs:
+    x - x = +0, (-0) + (-0) = -0, and -0 whenever rounding down, unless both addends are +0.
+
+    Examples:
+        >>> from lpemu.formats import E4M3, FP16
+        >>> arith("add", (1.0, 0.0625), E4M3), arith("add", (1.0, 0.0625), E4M3, "up")
+        (1.0, 1.125)
+        >>> arith("sqrt", (2.0,), FP16), arith("fma", (3.0, 5.0, -15.0), FP16, "down")
+        (1.4140625, -0.0)
+    """
+    in_fmt = fmt if in_fmt is None else in_fmt
+    mode = rounding_mode(rounding)
+    arity = {"add": 2, "sub": 2, "mul": 2, "div": 2, "sqrt": 1, "fma": 3}
+    if op not in arity or len(operands) != arity[op]:
+        raise InvalidArgumentError(f"op must be one of {sorted(arity)} with that many operands, got {op!r}"
+                                   f" with {len(operands)}")
+    v = [_operand(x, in_fmt) for x in operands]
+    if op == "add":
+        r = _arith.exact_add(v[0], v[1], mode)
+    elif op == "sub":
+        r = _arith.exact_add(v[0], _arith.negate(v[1]), mode)
+    elif op == "mul":
+        r = _arith.exact_mul(v[0], v[1])
+    elif op == "div":
+        r = _arith.exact_div(v[0], v[1])
+    elif op == "sqrt":
+        r = _arith.exact_sqrt(v[0])
+    else:
+        r = _arith.exact_fma(v[0], v[1], v[2], mode)
+    return round_value(r, fmt, mode, overflow, rbits=rbits, sr_bits=sr_bits)
