@@ -122,3 +122,27 @@ class Flags(NamedTuple):
 def flags_of(p: FloatParams | FixedParams) -> Flags:
     """The :class:`Flags` of a parameter record (fields a fixed-point record lacks are 0)."""
     return Flags(*(int(getattr(p, name, 0)) for name in Flags._fields))
+
+
+# L-Mul forms (kernels/*/lmul.py; the order of lpemu.lmul.FORMS).
+LMUL_BITS, LMUL_FORMULA = range(2)
+
+
+class LMulParams(NamedTuple):
+    """Everything an L-Mul kernel (kernels/*/lmul.py) needs, as ints: the form, the target
+    format's fields and the rounding of the product. Container-independent: the kernels take
+    the container's mantissa width (23 or 52) separately."""
+
+    form: int  #: LMUL_BITS (integer add of the codes) or LMUL_FORMULA
+    mt: int  #: mantissa bits M of the format
+    off: int  #: the offset term 2^-l(M) in units of 2^-M, i.e. 2^(M - l(M))
+    emin: int  #: exponent of the smallest normal
+    emax: int  #: exponent of the largest finite value
+    max_sig: int  #: its integer significand: max = max_sig * 2^(emax - M), 2^M <= max_sig < 2^(M+1)
+    subn: int  #: 1 with subnormals
+    nozero: int  #: 1 when the format has no zero (E8M0): results below 2^emin become 2^emin
+    negzero: int  #: 1 when -0 exists
+    has_inf: int
+    nan_sign: int  #: NAN_SIGN_* rule for NaN results
+    mode: int  #: rounding mode of the product (deterministic modes only)
+    overflow: int  #: OV_* policy of the product

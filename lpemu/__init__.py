@@ -11,6 +11,11 @@ Examples:
 """
 
 from . import formats as formats
+from . import lmul as lmul
+from ._accumulators import Blocked as Blocked
+from ._accumulators import Exact as Exact
+from ._accumulators import Pairwise as Pairwise
+from ._accumulators import Sequential as Sequential
 from ._arith import abs as abs
 from ._arith import add as add
 from ._arith import check_exact as check_exact
@@ -20,6 +25,8 @@ from ._arith import mul as mul
 from ._arith import neg as neg
 from ._arith import sqrt as sqrt
 from ._arith import sub as sub
+from ._dot import dot as dot
+from ._dot import matmul as matmul
 from ._formats import FixedFormat as FixedFormat
 from ._formats import FloatFormat as FloatFormat
 from ._formats import IntFormat as IntFormat
@@ -31,6 +38,8 @@ from ._packing import unpack as unpack
 from ._quantize import decode as decode
 from ._quantize import encode as encode
 from ._quantize import quantize as quantize
+from ._tensor_cores import TensorCore as TensorCore
+from ._tensor_cores import tensor_core as tensor_core
 from .errors import InvalidArgumentError as InvalidArgumentError
 from .errors import InvalidFormatError as InvalidFormatError
 from .errors import LpemuError as LpemuError
@@ -41,7 +50,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FloatFormat", "FixedFormat", "IntFormat", "Specials", "RoundingMode", "Overflow",
-    "quantize", "encode", "decode", "pack", "unpack", "format", "formats",
+    "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul",
     "add", "sub", "mul", "div", "fma", "sqrt", "neg", "abs", "check_exact",
+    "matmul", "dot", "Exact", "Sequential", "Pairwise", "Blocked", "TensorCore", "tensor_core",
     "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
 ]

@@ -30,6 +30,10 @@ def sr_keys(seed_lo, seed_hi) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 def element_bits(shape: tuple[int, ...], key0, key1, n: int) -> jnp.ndarray:
     """The ``n``-bit random integers of every element of an array of ``shape`` (C order), as int32."""
-    i = jnp.arange(math.prod(shape), dtype=_U).reshape(shape)
-    h = mix32(mix32(i ^ key0) ^ key1)
+    return index_bits(jnp.arange(math.prod(shape), dtype=_U).reshape(shape), 0, key0, key1, n)
+
+
+def index_bits(i_lo, i_hi, key0, key1, n: int) -> jnp.ndarray:
+    """The ``n``-bit random integers of elements with flat indices ``(i_hi << 32) | i_lo``."""
+    h = mix32(mix32(jnp.asarray(i_lo).astype(_U) ^ key0) ^ jnp.asarray(i_hi).astype(_U) ^ key1)
     return (h >> _U(32 - n)).astype(jnp.int32)

@@ -207,8 +207,11 @@ def _nan_bits(sign, p, f):
     return 0
 
 
-def float_element(bits, p, f, key0, key1):
+def float_element(bits, p, f, key0, key1, rbits=None):
     """Round container bits (int32/int64 array); returns the signed container bits of the results.
+
+    Stochastic modes draw element ``i``'s random bits from its flat index in ``bits``, or take
+    them from ``rbits`` (an int32 array of the same shape) when given.
 
     Each special case overwrites the finite result with one select, in the order of the Numba
     twin's rules: overflow, zero inputs, infinite inputs, NaN (and negative unsigned) inputs.
@@ -219,7 +222,7 @@ def float_element(bits, p, f, key0, key1):
     a = bits & p.mag_mask_c
     r = 0
     if f.mode >= STOCHASTIC_A:
-        r = element_bits(bits.shape, key0, key1, p.sr_bits).astype(it)
+        r = (element_bits(bits.shape, key0, key1, p.sr_bits) if rbits is None else rbits).astype(it)
     mag = _float_magnitude(jnp.maximum(a, 1), neg, p, f, r)
     nan = _nan_bits(sign, p, f)
     zero = sign if f.negzero else 0

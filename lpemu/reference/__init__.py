@@ -31,7 +31,7 @@ from ._fixed import fixed_check_overflow, fixed_decode, fixed_round_to_code
 from ._float import float_check_overflow, float_decode, float_default_overflow, float_round_to_code
 from ._random import random_bits
 
-__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow", "arith"]
+__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow", "arith", "dot"]
 
 Number = float | int | Fraction
 
@@ -194,3 +194,88 @@ def arith(op: str, operands: tuple[Number, ...], fmt: FloatFormat, rounding: str
     else:
         r = _arith.exact_fma(v[0], v[1], v[2], mode)
     return round_value(r, fmt, mode, overflow, rbits=rbits, sr_bits=sr_bits)
+
+
+def _rounded(v, fmt, mode, overflow, index, seed, sr_bits):
+    rbits = random_bits(index, seed, sr_bits) if mode.is_stochastic else None
+    return round_value(v, fmt, mode, overflow, rbits=rbits, sr_bits=sr_bits)
+
+
+def dot(a, b, c: Number = 0.0, *, accumulator, product: object = "exact", product_rounding: str = "nearest_even",
+        index: int = 0, seed: int | None = None, sr_bits: int = 30) -> float:
+    """One element of :func:`lpemu.matmul`: the dot product of ``a`` and ``b`` plus ``c``, summed
+    as ``accumulator`` sums (``lpemu.Exact``, ``Sequential``, ``Pairwise``, ``Blocked`` or a
+    ``TensorCore``).
+
+    ``a`` and ``b`` are values of their formats already (the caller rounds them); ``c`` is rounded
+    into the accumulator's format (nearest-even) first, as :func:`lpemu.matmul` does. ``index`` is
+    the element's flat position ``i * N + j`` in the result, which selects its random bits.
+
+    Examples:
+        >>> from lpemu import Sequential, Exact
+        >>> dot([1.0] + [2.0**-9] * 4, [1.0] * 5, accumulator=Sequential("bf16"))
+        1.0
+        >>> dot([1.0] + [2.0**-9] * 4, [1.0] * 5, accumulator=Exact("bf16"))
+        1.0078125
+    """
+    from .._accumulators import Blocked, Exact, Pairwise, Sequential
+    from .._tensor_cores import TensorCore
+    from ._tensor_core import tc_dot
+
+    k = len(a)
+    if isinstance(accumulator, TensorCore):
+        return tc_dot(list(a), list(b), float(c), accumulator)
+    if isinstance(accumulator, Blocked):
+        n_blocks = -(-k // accumulator.block)
+        outer = accumulator.outer
+        total = round_value(c, outer.fmt)
+        for q in range(n_blocks):
+            s = slice(q * accumulator.block, (q + 1) * accumulator.block)
+            sub = None if seed is None else (seed + q + 1) % (1 << 64)
+            part = dot(a[s], b[s], 0.0, accumulator=accumulator.inner, product=product,
+                       product_rounding=product_rounding, index=index, seed=sub, sr_bits=sr_bits)
+            add_seed = None if seed is None else (seed + n_blocks + q + 1) % (1 << 64)
+            total = _rounded(_arith.exact_add(_signed(total), _signed(part), outer.rounding), outer.fmt,
+                             outer.rounding, outer.overflow, index, add_seed, sr_bits)
+        return total
+    fmt, mode, overflow = accumulator.fmt, accumulator.rounding, accumulator.overflow
+    prods = []
+    for x, y in zip(a, b):
+        p = _arith.exact_mul(_signed(x), _signed(y))
+        if not (isinstance(product, str) and product in ("exact", "fused")):
+            p = _signed(round_value(p, product, product_rounding))
+        prods.append(p)
+    acc = _signed(round_value(c, fmt))
+    base = index * k
+    if isinstance(accumulator, Exact):
+        total = acc
+        for p in prods:
+            total = _arith.exact_add(total, p, mode)
+        return round_value(total, fmt, mode, overflow) if not mode.is_stochastic else \
+            _rounded(total, fmt, mode, overflow, index, seed, sr_bits)
+    if isinstance(accumulator, Sequential):
+        for t, p in enumerate(prods):
+            acc = _signed(_rounded(_arith.exact_add(acc, p, mode), fmt, mode, overflow, base + t, seed, sr_bits))
+        return float(acc)
+    assert isinstance(accumulator, Pairwise)
+    level, node = prods, 0
+    while len(level) > 1:
+        half = len(level) // 2
+        nxt = [_signed(_rounded(_arith.exact_add(level[2 * s], level[2 * s + 1], mode), fmt, mode, overflow,
+                                base + node + s, seed, sr_bits)) for s in range(half)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        node += half
+        level = nxt
+    top = level[0] if level else Fraction(0)
+    return _rounded(_arith.exact_add(acc, top, mode), fmt, mode, overflow, base + node, seed, sr_bits)
+
+
+def _signed(v) -> Fraction | float:
+    """A float or Fraction as the exact-arithmetic value: Fractions for finite non-zero values and
+    +0, the float -0.0, +-Inf and NaN as floats."""
+    if isinstance(v, Fraction):
+        return v
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")) or (v == 0 and str(v)[0] == "-")):
+        return v
+    return Fraction(v)
