@@ -33,11 +33,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import time
-from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -45,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 import lpemu
+from common import best_time, cpu_model, version
 from lpemu import lmul
 from lpemu.formats import BF16, E4M3, E5M2, FP16, FP32
 from lpemu.lmul import mean_relative_error, offset_exponent
@@ -53,24 +52,6 @@ SEED = 20241011
 #: The spec's figures (shared/specs/lmul.md, "Error analysis to reproduce"), in %.
 SPEC = {("bits", 3): 4.96, ("bits", 4): 5.06, ("bits", 5): 2.65, ("bits", 6): 2.65, ("bits", 7): 2.65,
         ("formula", 3): 7.0, ("formula", 4): 7.1, ("float", "float8_e4m3fn"): 3.52, ("float", "float8_e5m2"): 7.04}
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def version(name: str) -> str:
-    try:
-        return str(getattr(importlib.import_module(name), "__version__", "?"))
-    except ImportError:
-        return "not installed"
 
 
 def real_mantissa_error(m: int, form: str, samples: int, seed: int) -> float:
@@ -145,17 +126,6 @@ def attention_table(args) -> Table:
 
 
 # ---- speed ---------------------------------------------------------------------------------------
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls of ``fn``, after one warm-up call (compilation)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def speed_table(args) -> Table:
     rng = np.random.default_rng(SEED)
     x, y = (rng.standard_normal(args.n).astype(np.float32) for _ in range(2))

@@ -13,8 +13,6 @@ BF16 values.
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 
 import jax
 import jax.numpy as jnp
@@ -23,19 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 import lpemu
+from common import best_time, cpu_model
 from lpemu import Blocked, Exact, Pairwise, Sequential, tensor_core
-
-
-def best_of(fn, repeat: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        if hasattr(out, "block_until_ready"):
-            out.block_until_ready()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def per_mac_loop(a, b, fmt):
@@ -65,13 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = args.size
     rng = np.random.default_rng(0)
-    console = Console()
-    console.print(f"[bold]matmul {n}x{n}x{n}[/bold] on {platform.processor() or platform.machine()}, "
+    console = Console(width=120)
+    console.print(f"[bold]matmul {n}x{n}x{n}[/bold] on {cpu_model()}, "
                   f"numpy {np.__version__}, jax {jax.__version__}, lpemu {lpemu.__version__}")
     x = rng.standard_normal((n, n)).astype(np.float32)
     y = rng.standard_normal((n, n)).astype(np.float32)
-    base = best_of(lambda: x @ y, args.repeat * 4)
-    loop_time = best_of(lambda: per_mac_loop(x, y, "bf16"), 1)
+    base = best_time(lambda: x @ y, args.repeat * 4)
+    loop_time = best_time(lambda: per_mac_loop(x, y, "bf16"), 1)
     console.print(f"np.matmul float32: {base * 1e3:.3f} ms; per-MAC numpy loop (bf16 accumulator): "
                   f"{loop_time * 1e3:.1f} ms = {loop_time / base:.0f}x")
     table = Table(title=f"slowdown vs np.matmul float32 ({base * 1e3:.3f} ms)")
@@ -82,9 +69,9 @@ def main(argv: list[str] | None = None) -> None:
         b = lpemu.quantize(y, fmt)
         ja, jb = jnp.asarray(a), jnp.asarray(b)
         kw = dict(in_fmt=fmt, inputs="assume", accumulator=acc, seed=1)
-        t_nb = best_of(lambda: lpemu.matmul(a, b, **kw), args.repeat)
+        t_nb = best_time(lambda: lpemu.matmul(a, b, **kw), args.repeat)
         jitted = jax.jit(lambda p, q: lpemu.matmul(p, q, **kw))
-        t_jx = best_of(lambda: jitted(ja, jb), max(1, args.repeat // 2))
+        t_jx = best_time(lambda: jitted(ja, jb), max(1, args.repeat // 2))
         row = [name, f"{t_nb * 1e3:.1f}", f"{t_nb / base:.0f}x", f"{t_jx * 1e3:.1f}", f"{t_jx / base:.0f}x",
                f"{loop_time / t_nb:.1f}x"]
         table.add_row(*row)

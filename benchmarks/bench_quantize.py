@@ -27,11 +27,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -42,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 import lpemu
+from common import best_time, cpu_model, version
 from lpemu.formats import BF16, E2M1, E4M3, E5M2
 
 SEED = 1234
@@ -67,46 +65,8 @@ class Row:
     is_lpemu: bool = False
 
 
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls of ``fn``, after one warm-up call (compilation)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def rate(n: int, seconds: float) -> float:
     return n / seconds / 1e6
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def version(name: str) -> str:
-    try:
-        mod = importlib.import_module(name)
-    except ImportError:
-        return "not installed"
-    v = getattr(mod, "__version__", None)
-    if v is None:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
-
-        try:
-            v = dist_version(name)
-        except PackageNotFoundError:
-            v = "?"
-    return str(v)
 
 
 def print_environment(console: Console, args: argparse.Namespace) -> None:

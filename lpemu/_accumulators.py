@@ -32,8 +32,24 @@ def _normalise(acc, fmt, rounding, overflow) -> None:
         object.__setattr__(acc, "overflow", overflow_policy(overflow))
 
 
-@dataclass(frozen=True)
-class Exact:
+@dataclass(frozen=True, repr=False)
+class _Summation:
+    """The fields every summation model shares."""
+
+    fmt: FloatFormat | str = "fp32"  #: the accumulator's (for Exact: the result's) format
+    rounding: RoundingMode | str = "nearest_even"  #: rounding of every addition (Exact: the one rounding)
+    overflow: Overflow | str | None = None  #: overflow policy (None: the format's default)
+
+    def __post_init__(self) -> None:
+        _normalise(self, self.fmt, self.rounding, self.overflow)
+
+    def __repr__(self) -> str:
+        ov = None if self.overflow is None else self.overflow.value
+        return f"{type(self).__name__}(fmt={self.fmt.name}, rounding={self.rounding.value!r}, overflow={ov!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class Exact(_Summation):
     """The exact sum of every product and the addend, rounded once into ``fmt``.
 
     Examples:
@@ -41,19 +57,9 @@ class Exact:
         Exact(fmt=float16, rounding='nearest_even', overflow=None)
     """
 
-    fmt: FloatFormat | str = "fp32"  #: the result's format
-    rounding: RoundingMode | str = "nearest_even"  #: the one rounding
-    overflow: Overflow | str | None = None  #: overflow policy (None: the format's default)
 
-    def __post_init__(self) -> None:
-        _normalise(self, self.fmt, self.rounding, self.overflow)
-
-    def __repr__(self) -> str:
-        return _repr(self)
-
-
-@dataclass(frozen=True)
-class Sequential:
+@dataclass(frozen=True, repr=False)
+class Sequential(_Summation):
     """Recursive summation: ``acc = round(acc + p_k)`` for k = 0, 1, ..., K-1, from the addend.
 
     With exact products (``product="exact"``) every step is a fused multiply-add, rounded once.
@@ -63,19 +69,9 @@ class Sequential:
         Sequential(fmt=bfloat16, rounding='stochastic', overflow=None)
     """
 
-    fmt: FloatFormat | str = "fp32"  #: the accumulator's format
-    rounding: RoundingMode | str = "nearest_even"  #: rounding of every addition
-    overflow: Overflow | str | None = None  #: overflow policy (None: the format's default)
 
-    def __post_init__(self) -> None:
-        _normalise(self, self.fmt, self.rounding, self.overflow)
-
-    def __repr__(self) -> str:
-        return _repr(self)
-
-
-@dataclass(frozen=True)
-class Pairwise:
+@dataclass(frozen=True, repr=False)
+class Pairwise(_Summation):
     """Tree summation: neighbours (0, 1), (2, 3), ... added and rounded level by level (an odd
     last term moves up unchanged); the addend is added to the tree's sum last.
 
@@ -83,16 +79,6 @@ class Pairwise:
         >>> Pairwise("fp16")
         Pairwise(fmt=float16, rounding='nearest_even', overflow=None)
     """
-
-    fmt: FloatFormat | str = "fp32"  #: the accumulator's format
-    rounding: RoundingMode | str = "nearest_even"  #: rounding of every addition
-    overflow: Overflow | str | None = None  #: overflow policy (None: the format's default)
-
-    def __post_init__(self) -> None:
-        _normalise(self, self.fmt, self.rounding, self.overflow)
-
-    def __repr__(self) -> str:
-        return _repr(self)
 
 
 @dataclass(frozen=True)
@@ -122,11 +108,6 @@ class Blocked:
                                        f"got {self.inner!r}")
         if not isinstance(self.outer, Sequential):
             raise InvalidArgumentError(f"Blocked: outer must be a Sequential accumulator, got {self.outer!r}")
-
-
-def _repr(acc) -> str:
-    ov = None if acc.overflow is None else acc.overflow.value
-    return f"{type(acc).__name__}(fmt={acc.fmt.name}, rounding={acc.rounding.value!r}, overflow={ov!r})"
 
 
 Accumulator = Union[Exact, Sequential, Pairwise, Blocked, TensorCore]

@@ -21,7 +21,7 @@ from ._container import float_params, seed_words
 from ._formats import FloatFormat
 from ._modes import Overflow, RoundingMode, rounding_mode
 from ._quantize import _is_jax, _jax_seed, quantize
-from ._tensor_cores import TensorCore, tc_matmul
+from ._tensor_cores import TensorCore, matmul_shape, tc_matmul
 from .errors import InvalidArgumentError, InvalidFormatError
 from .formats import FP32, lookup
 
@@ -73,17 +73,6 @@ def _product(product, product_rounding, in_fmt: FloatFormat):
                                    f"{product_rounding!r}")
     check_exact("mul", f, FP32, product_rounding)
     return PRODUCT_ROUNDED, f, lp
-
-
-def _shapes(a_shape, b_shape):
-    if len(a_shape) not in (1, 2) or len(b_shape) not in (1, 2):
-        raise InvalidArgumentError(f"matmul: a and b must be 1-D or 2-D, got shapes {a_shape} and {b_shape}")
-    m, k = (1, a_shape[0]) if len(a_shape) == 1 else a_shape
-    k2, n = (b_shape[0], 1) if len(b_shape) == 1 else b_shape
-    if k != k2:
-        raise InvalidArgumentError(f"matmul: a is {a_shape} and b is {b_shape}: inner dimensions {k} and {k2} differ")
-    shape = tuple(s for s, keep in ((m, len(a_shape) == 2), (n, len(b_shape) == 2)) if keep)
-    return m, k, n, shape
 
 
 def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=None, b_fmt=None,
@@ -141,7 +130,7 @@ def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=Non
     for name, x in (("a", a), ("b", b)):
         if x.dtype not in (np.float32, np.float64):
             raise InvalidArgumentError(f"matmul: {name} must be a float32 or float64 array, got {x.dtype}")
-    m, k, n, shape = _shapes(a.shape, b.shape)
+    m, k, n, shape = matmul_shape(a.shape, b.shape, op="matmul")
     dtype = np.result_type(a.dtype, b.dtype)
     a_fmt = _as_format("in_fmt", in_fmt)
     if a_fmt is None and isinstance(acc, TensorCore):
@@ -223,7 +212,12 @@ def _matmul2(a, b, c, acc, prod, sr_bits, seed, dtype, use_jax):
 
     c64 = np.zeros((m, n)) if c is None else np.ascontiguousarray(c, np.float64)
     out = np.empty((m, n))
-    fn = {"exact": nbk.exact_matmul, "sequential": nbk.sequential_matmul, "pairwise": nbk.pairwise_matmul}[name]
+    if name == "exact":
+        fn = nbk.exact_matmul
+    else:
+        spec = (kind, tuple(flags_of(pp)), tuple(flags_of(pacc))) if m * n * k >= SPECIALIZE_MIN_WORK else None
+        sequential, pairwise = nbk.kernels(spec)
+        fn = sequential if name == "sequential" else pairwise
     a64 = np.ascontiguousarray(a, np.float64)
     b64 = np.ascontiguousarray((b.T if name == "exact" else b), np.float64)
     _in_threads(lambda r: fn(a64[r], b64, c64[r], out[r], kind, pp, flags_of(pp), lp, pacc, flags_of(pacc), lo, hi,
@@ -231,6 +225,9 @@ def _matmul2(a, b, c, acc, prod, sr_bits, seed, dtype, use_jax):
     return out.astype(dtype)
 
 
+#: Problems with at least this many multiply-adds run kernels compiled for their rounding modes
+#: and formats (about 12 s of compilation once per process, then about 5x faster).
+SPECIALIZE_MIN_WORK = 1 << 22
 #: Problems with fewer multiply-adds run on the calling thread.
 _THREADS_MIN_WORK = 1 << 16
 
@@ -249,7 +246,7 @@ def _in_threads(run_rows, m: int, work: int) -> None:
 
 def _hardware_fp32(a, b, acc, kind) -> bool:
     """Whether float32 hardware arithmetic is exactly this model: an fp32 nearest-even accumulator
-    with IEEE overflow, and exact products of at most 24 bits (see sequential_matmul_fp32)."""
+    with IEEE overflow, and exact products of at most 24 bits (see kernels/numba/dot.py: sequential_matmul_fp32)."""
     from .kernels.numba.dot import PRODUCT_EXACT
 
     if not (acc.fmt == FP32 and acc.rounding is RoundingMode.NEAREST_EVEN and kind == PRODUCT_EXACT

@@ -281,14 +281,14 @@ def _is_jax(x: object) -> bool:
     return isinstance(x, jax.Array)
 
 
-def _check_shapes(a_shape, b_shape, c_shape) -> tuple[int, int, int, tuple[int, ...]]:
-    """(M, K, N, result shape) of a @ b, or InvalidArgumentError."""
+def matmul_shape(a_shape, b_shape, c_shape=None, op: str = "tc_matmul") -> tuple[int, int, int, tuple[int, ...]]:
+    """(M, K, N, result shape) of ``a @ b`` for 1-D or 2-D operands, or InvalidArgumentError naming ``op``."""
     if len(a_shape) not in (1, 2) or len(b_shape) not in (1, 2):
-        raise InvalidArgumentError(f"tc_matmul: a and b must be 1-D or 2-D, got shapes {a_shape} and {b_shape}")
+        raise InvalidArgumentError(f"{op}: a and b must be 1-D or 2-D, got shapes {a_shape} and {b_shape}")
     m, k = (1, a_shape[0]) if len(a_shape) == 1 else a_shape
     k2, n = (b_shape[0], 1) if len(b_shape) == 1 else b_shape
     if k != k2:
-        raise InvalidArgumentError(f"tc_matmul: a is {a_shape} and b is {b_shape}: inner dimensions {k} and {k2} differ")
+        raise InvalidArgumentError(f"{op}: a is {a_shape} and b is {b_shape}: inner dimensions {k} and {k2} differ")
     shape = tuple(s for s, keep in ((m, len(a_shape) == 2), (n, len(b_shape) == 2)) if keep)
     if c_shape is not None and c_shape != shape:
         try:
@@ -297,7 +297,7 @@ def _check_shapes(a_shape, b_shape, c_shape) -> tuple[int, int, int, tuple[int, 
         except ValueError:
             ok = False
         if not ok:
-            raise InvalidArgumentError(f"tc_matmul: c of shape {c_shape} does not broadcast to the result shape {shape}")
+            raise InvalidArgumentError(f"{op}: c of shape {c_shape} does not broadcast to the result shape {shape}")
     return m, k, n, shape
 
 
@@ -380,7 +380,7 @@ def tc_matmul(a: Any, b: Any, c: Any = None, *, model: TensorCore) -> Any:
     c = None if c is None else np.asarray(c)
     for name, x in (("a", a), ("b", b)) + ((("c", c),) if c is not None else ()):
         _check_dtype(name, x.dtype)
-    m, k, n, shape = _check_shapes(a.shape, b.shape, None if c is None else c.shape)
+    m, k, n, shape = matmul_shape(a.shape, b.shape, None if c is None else c.shape)
     a2 = np.ascontiguousarray(a.reshape(m, k))
     b2 = np.ascontiguousarray(b.reshape(k, n))
     _check_values("a", a2, model.in_fmt)
@@ -441,7 +441,7 @@ def _tc_matmul_jax(a, b, c, model: TensorCore):
     c = None if c is None else jnp.asarray(c)
     for name, x in (("a", a), ("b", b)) + ((("c", c),) if c is not None else ()):
         _check_dtype(name, x.dtype)
-    m, k, n, shape = _check_shapes(a.shape, b.shape, None if c is None else c.shape)
+    m, k, n, shape = matmul_shape(a.shape, b.shape, None if c is None else c.shape)
     c2 = jnp.zeros((m, n), jnp.float32) if c is None else jnp.broadcast_to(c, shape).reshape(m, n)
     if model.out == "fp16":
         c2 = c2.astype(jnp.float16).astype(jnp.float32)

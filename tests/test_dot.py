@@ -10,7 +10,7 @@ import pytest
 import lpemu
 from lpemu import Blocked, Exact, Pairwise, Sequential
 from lpemu import formats as F
-from lpemu import lmul  # noqa: F401  (lpemu.lmul)
+
 from lpemu import reference
 
 SEED = 11
@@ -188,3 +188,26 @@ def test_exact_specials():
     assert np.signbit(got[3, 1]) == np.False_ and got[3, 0] == 0
     down = lpemu.matmul(np.array([[1.0, -1.0]], np.float32), np.ones((2, 1), np.float32), accumulator=Exact("fp16", "down"))
     assert np.signbit(down[0, 0])
+
+
+@pytest.mark.parametrize("acc", [Sequential("bf16", "stochastic"), Pairwise("fp16", "toward_zero")], ids=repr)
+def test_specialised_kernels_equal_generic(acc, rng):
+    """The kernels compiled for their flags (large problems) give the generic kernels' bits."""
+    from lpemu._container import float_params
+    from lpemu.kernels.numba import dot as nbk
+    from lpemu.kernels.params import flags_of
+    from lpemu.lmul import kernel_params
+
+    a, b = operands(rng, 5, 9, 6, F.E4M3)
+    pacc = float_params(acc.fmt, np.dtype(np.float64), acc.rounding, None, SR_BITS)
+    lp = kernel_params(F.E4M3)
+    args = (np.zeros((5, 6)), pacc, flags_of(pacc), lp, pacc, flags_of(pacc), SEED, 0, 0)
+    outs = []
+    for spec in (None, (0, tuple(flags_of(pacc)), tuple(flags_of(pacc)))):
+        out = np.empty((5, 6))
+        kernel = nbk.kernels(spec)[0 if isinstance(acc, Sequential) else 1]
+        kernel(a.astype(np.float64), b.astype(np.float64), args[0], out, 0, *args[1:])
+        outs.append(out)
+    np.testing.assert_array_equal(bits(outs[0]), bits(outs[1]))
+    np.testing.assert_array_equal(bits(outs[0].astype(np.float32)),
+                                  bits(lpemu.matmul(a, b, in_fmt="e4m3", accumulator=acc, sr_bits=SR_BITS, seed=SEED)))

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import lpemu
 from lpemu._tensor_cores import TENSOR_CORES, TensorCore, tc_matmul, tensor_core
 from lpemu.errors import InvalidArgumentError
-from lpemu.formats import BF16, E3M4, E4M3, E5M2, FP16, FP64, INT8, TF32
+from lpemu.formats import BF16, E3M4, E4M3, E5M2, FP16, FP64, INT8
 from lpemu.reference._tensor_core import tc_dot
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tensor-core-validation"

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..params import DOWN, LMUL_BITS, NAN_SIGN_INPUT, NAN_SIGN_NEGATIVE, OV_INFINITY, TOWARD_ZERO, UP
-from .rounding import bit_length, float_element, int_type, round_away
+from ..params import LMUL_BITS, NAN_SIGN_INPUT, NAN_SIGN_NEGATIVE, OV_INFINITY
+from .rounding import _toward_zero, bit_length, float_element, int_type, round_away
 
 
 def layout(mc: int) -> tuple[int, int, int]:
@@ -74,17 +74,6 @@ def overflows(k, q, p):
     b = q + n - 1
     kn = (k << jnp.clip(mt + 1 - n, 0, 62)) >> jnp.clip(n - mt - 1, 0, 62)
     return (k > 0) & ((b > p.emax) | ((b == p.emax) & (kn > p.max_sig)))
-
-
-def _toward_zero(mode: int, neg):
-    """Whether the mode rounds toward zero for each sign (a constant for undirected modes)."""
-    if mode == TOWARD_ZERO:
-        return True
-    if mode == DOWN:
-        return ~neg
-    if mode == UP:
-        return neg
-    return False
 
 
 def _max_bits(p, mc: int) -> int:

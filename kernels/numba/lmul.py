@@ -27,8 +27,8 @@ import functools
 import numba as nb
 import numpy as np
 
-from ..params import DOWN, LMUL_BITS, NAN_SIGN_INPUT, NAN_SIGN_NEGATIVE, OV_INFINITY, TOWARD_ZERO, UP
-from .rounding import bit_length, round_away
+from ..params import LMUL_BITS, NAN_SIGN_INPUT, NAN_SIGN_NEGATIVE, OV_INFINITY
+from .rounding import _toward_zero, bit_length, round_away
 
 _SIGN64 = np.int64(-(2**63))
 _SIGN32 = np.int64(-(2**31))
@@ -101,18 +101,6 @@ def overflows(k: int, q: int, p) -> bool:
     b = q + n - 1
     kn = (k << max(mt + 1 - n, 0)) >> max(n - mt - 1, 0)  # M + 1 significant bits
     return (k > 0) & ((b > p.emax) | ((b == p.emax) & (kn > p.max_sig)))
-
-
-@nb.njit(inline="always")
-def _toward_zero(mode: int, neg: bool) -> bool:
-    """Whether the mode rounds toward zero for this sign."""
-    if mode == TOWARD_ZERO:
-        return True
-    if mode == DOWN:
-        return not neg
-    if mode == UP:
-        return neg
-    return False
 
 
 @nb.njit(inline="always")

@@ -104,8 +104,8 @@ def split_operand(x, perm, val, exp, emin):
 def block_sum(va, ea, vb, eb, i, j0, w, k0, k1, c, ce, acc, e_top, scale_bits, min_exp, frac):
     """One block FMA before rounding, for outputs ``(i, j0 + j)``, ``j < w``: products
     ``k0 <= k < k1`` plus the addends ``c`` (exponents ``ce``). Fills ``e_top`` with E and
-    ``acc`` with the exact sum of the truncated terms, in units of ``2^(E - frac)``. Four
-    products at a time (fewer loads and stores of ``e_top``/``acc`` per product)."""
+    ``acc`` with the exact sum of the truncated terms, in units of ``2^(E - frac)``. Eight, then
+    four products at a time: fewer loads and stores of ``e_top``/``acc`` per product."""
     scale = scale_bits.view(np.float64)
     for j in range(w):
         e_top[j] = max(ce[j], min_exp)
