@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import jax
@@ -28,7 +29,9 @@ from lpemu.errors import InvalidArgumentError
 from lpemu.formats import BF16, E3M4, E4M3, E5M2, FP16, FP64, INT8
 from lpemu.reference._tensor_core import tc_dot
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tensor-core-validation"
+#: The real-GPU data: $LPEMU_TC_DATA, or ../shared/data/tensor-core-validation beside the repository.
+DATA = Path(os.environ.get("LPEMU_TC_DATA")
+            or Path(__file__).resolve().parents[2] / "shared" / "data" / "tensor-core-validation")
 #: The reference runs on every REF_STRIDE-th line of each validation file (lines 0, 10, 20, ...):
 #: all 5000 lines of the 14 files take about 15 s in pure Python.
 REF_STRIDE = 10

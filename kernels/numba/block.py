@@ -102,26 +102,20 @@ def int_bits(k: int, p) -> int:
 
 
 @nb.njit(inline="always")
-def pow2_element(bits: int, s: int, i: int, pe, fe, p, bp, key0, key1):
-    """(dequantized signed container bits, element code) of one element under scale 2^s."""
+def _scaled_input(bits: int, s: int, p, bp) -> int:
+    """Signed container bits of the element ``bits`` times 2^-s (flushed first when asked)."""
     sign = bits & p.sign_bit_c
     a = bits & p.mag_mask_c
     if bp.flush and a < bp.tiny_bits:
         a = 0
     finite = (a != 0) & (a < p.exp_mask_c)
-    sa = shift_exponent(max(a, 1), -s, p) if finite else a
-    sbits = sa | sign
-    if bp.fixed:
-        k = fixed_element(sbits, i, pe, fe, key0, key1)
-        if bp.symmetric:
-            k = max(k, -pe.kmax)
-        code = k & ((np.int64(1) << pe.width) - 1)
-        ka = abs(k)
-        # |k| < 2^(mc+1): its container bits, times 2^(s - frac)
-        mag = shift_exponent(int_bits(max(ka, 1), p), s - pe.frac, p) if ka != 0 else 0
-        val = mag | (p.sign_bit_c if k < 0 else 0)
-        return val, code
-    res = float_element(sbits, i, pe, fe, key0, key1)
+    return (shift_exponent(max(a, 1), -s, p) if finite else a) | sign
+
+
+@nb.njit(inline="always")
+def pow2_float_element(bits: int, s: int, i: int, pe, fe, p, bp, key0, key1):
+    """(dequantized signed container bits, code) of one float element under scale 2^s."""
+    res = float_element(_scaled_input(bits, s, p, bp), i, pe, fe, key0, key1)
     ra = res & p.mag_mask_c
     code = bits_to_code(ra, res < 0, pe, fe)
     if (ra != 0) & (ra < p.exp_mask_c):
@@ -130,27 +124,47 @@ def pow2_element(bits: int, s: int, i: int, pe, fe, p, bp, key0, key1):
 
 
 @nb.njit(inline="always")
-def pow2_blocks(x, vals, codes, scales, g0, g1, pe, fe, p, bp, key0, key1, want_vals):
-    """Blocks g0..g1-1 of ``x``: scale codes into ``scales[row, q]``, element codes into
-    ``codes`` and (``want_vals``) dequantized container bits into ``vals``."""
-    n = x.shape[1]
-    nb_ = scales.shape[1]
-    k = bp.k
-    for g in range(g0, g1):
-        row = g // nb_
-        q = g - row * nb_
-        j0 = q * k
-        j1 = min(j0 + k, n)
-        s, nan = _block_scale(x, row, j0, j1, p, bp)
-        scales[row, q] = bp.snan if nan else s + bp.sbias
-        for j in range(j0, j1):
-            v, c = pow2_element(np.int64(x[row, j]), s, row * n + j, pe, fe, p, bp, key0, key1)
-            if nan:
-                v = p.qnan_c
-                c = 0
-            codes[row, j] = c
-            if want_vals:
-                vals[row, j] = v
+def pow2_fixed_element(bits: int, s: int, i: int, pe, fe, p, bp, key0, key1):
+    """(dequantized signed container bits, two's-complement code) of one integer element."""
+    k = fixed_element(_scaled_input(bits, s, p, bp), i, pe, fe, key0, key1)
+    if bp.symmetric:
+        k = max(k, -pe.kmax)
+    code = k & ((np.int64(1) << pe.width) - 1)
+    ka = abs(k)
+    # |k| < 2^(mc+1): its container bits, times 2^(s - frac)
+    mag = shift_exponent(int_bits(max(ka, 1), p), s - pe.frac, p) if ka != 0 else 0
+    return mag | (p.sign_bit_c if k < 0 else 0), code
+
+
+def make_pow2_blocks(element):
+    """The block loop over one element kind (``pow2_float_element`` or ``pow2_fixed_element``:
+    Numba types every branch, so the kind is chosen when the loop is built)."""
+
+    @nb.njit(inline="always")
+    def pow2_blocks(x, vals, codes, scales, g0, g1, pe, fe, p, bp, key0, key1, want_vals):
+        """Blocks g0..g1-1 of ``x``: scale codes into ``scales[row, q]``, element codes into
+        ``codes`` or (``want_vals``) dequantized container bits into ``vals``."""
+        n = x.shape[1]
+        nb_ = scales.shape[1]
+        k = bp.k
+        for g in range(g0, g1):
+            row = g // nb_
+            q = g - row * nb_
+            j0 = q * k
+            j1 = min(j0 + k, n)
+            s, nan = _block_scale(x, row, j0, j1, p, bp)
+            scales[row, q] = bp.snan if nan else s + bp.sbias
+            for j in range(j0, j1):
+                v, c = element(np.int64(x[row, j]), s, row * n + j, pe, fe, p, bp, key0, key1)
+                if nan:
+                    v = p.qnan_c
+                    c = 0
+                if want_vals:
+                    vals[row, j] = v
+                else:
+                    codes[row, j] = c
+
+    return pow2_blocks
 
 
 # ---- float scales (NVFP4) ----------------------------------------------------------------------
@@ -186,91 +200,97 @@ def tensor_amax(x) -> np.float32:
 
 
 @nb.njit(inline="always")
-def amax_element(bits: int, s_enc, r, sd, i, pe, fe, p, bp, key0, key1):
-    """(value bits, code) of one element: ``round(x * r)`` and its value ``q * sd / s_enc``."""
-    xv = ftz(_f32(bits))
-    y = ftz(xv * r)
-    ybits = _b32(y)
-    if bp.fixed:
-        k = fixed_element(ybits, i, pe, fe, key0, key1)
-        if bp.symmetric:
-            k = max(k, -pe.kmax)
-        code = k & ((np.int64(1) << pe.width) - 1)
-        qv = np.float32(k * pe.quantum)
-    else:
-        res = float_element(ybits, i, pe, fe, key0, key1)
-        code = bits_to_code(res & p.mag_mask_c, res < 0, pe, fe)
-        qv = _f32(res)
-    val = ftz(ftz(qv * sd) / s_enc)
-    return _b32(val), code
+def _amax_input(bits: int, r):
+    """float32 bits of ``x * r`` (flush to zero)."""
+    return _b32(ftz(ftz(_f32(bits)) * r))
 
 
 @nb.njit(inline="always")
-def amax_blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals):
-    """Float-scale blocks g0..g1-1 (float32 only): like :func:`pow2_blocks` with the NVFP4 recipe;
-    ``s_enc`` is the float32 per-tensor scale, ``ps``/``fs`` round into the scale format."""
-    n = x.shape[1]
-    nb_ = scales.shape[1]
-    k = bp.k
-    elem_max = np.float32(bp.elem_max)
-    for g in range(g0, g1):
-        row = g // nb_
-        q = g - row * nb_
-        j0 = q * k
-        j1 = min(j0 + k, n)
-        amax = np.float32(0.0)
-        bad = False
-        for j in range(j0, j1):
-            v = ftz(abs(_f32(x[row, j])))
-            bad |= not (v < np.float32(np.inf))
-            if v < np.float32(np.inf):
-                amax = max(amax, v)
-        t = ftz(ftz(amax / elem_max) * s_enc)
-        tb = _b32(t)
-        sres = float_element(tb, 0, ps, fs, 0, 0)
-        scode = bits_to_code(sres & p.mag_mask_c, sres < 0, ps, fs)
-        sd = _f32(sres)  # the decoded (rounded) scale
-        su = t if bp.unrounded else sd
-        r = ftz(s_enc / su) if su != np.float32(0.0) else np.float32(0.0)
-        nan = bad and bp.nonfinite_nan
-        scales[row, q] = ps.nan_code if nan else scode
-        for j in range(j0, j1):
-            v, c = amax_element(np.int64(x[row, j]), s_enc, r, sd, row * n + j, pe, fe, p, bp, key0, key1)
-            if nan:
-                v = p.qnan_c
-                c = 0
-            codes[row, j] = c
-            if want_vals:
-                vals[row, j] = v
+def amax_float_element(bits: int, r, i, pe, fe, p, bp, key0, key1):
+    """(element value as float32, code) of ``round(x * r)``."""
+    res = float_element(_amax_input(bits, r), i, pe, fe, key0, key1)
+    return _f32(res), bits_to_code(res & p.mag_mask_c, res < 0, pe, fe)
+
+
+@nb.njit(inline="always")
+def amax_fixed_element(bits: int, r, i, pe, fe, p, bp, key0, key1):
+    """(element value as float32, two's-complement code) of ``round(x * r)``."""
+    k = fixed_element(_amax_input(bits, r), i, pe, fe, key0, key1)
+    if bp.symmetric:
+        k = max(k, -pe.kmax)
+    return np.float32(k * pe.quantum), k & ((np.int64(1) << pe.width) - 1)
+
+
+def make_amax_blocks(element):
+    """The float-scale (NVFP4) block loop over one element kind."""
+
+    @nb.njit(inline="always")
+    def amax_blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals):
+        """Blocks g0..g1-1 of float32 bits ``x`` with the NVFP4 recipe; ``s_enc`` is the float32
+        per-tensor scale, ``ps``/``fs`` round into the scale format (RNE, saturating)."""
+        n = x.shape[1]
+        nb_ = scales.shape[1]
+        k = bp.k
+        elem_max = np.float32(bp.elem_max)
+        for g in range(g0, g1):
+            row = g // nb_
+            q = g - row * nb_
+            j0 = q * k
+            j1 = min(j0 + k, n)
+            amax = np.float32(0.0)
+            bad = False
+            for j in range(j0, j1):
+                v = ftz(abs(_f32(x[row, j])))
+                bad |= not (v < np.float32(np.inf))
+                if v < np.float32(np.inf):
+                    amax = max(amax, v)
+            t = ftz(ftz(amax / elem_max) * s_enc)
+            sres = float_element(_b32(t), 0, ps, fs, key0, key1)
+            scode = bits_to_code(sres & p.mag_mask_c, sres < 0, ps, fs)
+            sd = _f32(sres)  # the decoded (rounded) scale
+            su = t if bp.unrounded else sd
+            r = ftz(s_enc / su) if su != np.float32(0.0) else np.float32(0.0)
+            nan = bad and bp.nonfinite_nan
+            scales[row, q] = ps.nan_code if nan else scode
+            for j in range(j0, j1):
+                qv, c = element(np.int64(x[row, j]), r, row * n + j, pe, fe, p, bp, key0, key1)
+                if want_vals:
+                    vals[row, j] = p.qnan_c if nan else _b32(ftz(ftz(qv * sd) / s_enc))
+                else:
+                    codes[row, j] = 0 if nan else c
+
+    return amax_blocks
 
 
 # ---- entry points ------------------------------------------------------------------------------
 @functools.cache
-def pow2_loop(const_flags=None):
-    """The compiled power-of-two block loop; with ``const_flags`` the element flags are
-    compile-time constants (kernels/numba/specialize.py explains the 3x)."""
+def pow2_loop(fixed: bool, const_flags=None):
+    """The compiled power-of-two block loop for float (or ``fixed``) elements; with
+    ``const_flags`` the element flags are compile-time constants (the 3x of specialize.py)."""
+    blocks = make_pow2_blocks(pow2_fixed_element if fixed else pow2_float_element)
     const = None if const_flags is None else Flags(*const_flags)
 
     if const is None:
         @nb.njit(nogil=True)
         def loop(x, vals, codes, scales, g0, g1, pe, fe, p, bp, seed_lo, seed_hi, want_vals):
             key0, key1 = sr_keys(seed_lo, seed_hi)
-            pow2_blocks(x, vals, codes, scales, g0, g1, pe, fe, p, bp, key0, key1, want_vals)
+            blocks(x, vals, codes, scales, g0, g1, pe, fe, p, bp, key0, key1, want_vals)
     else:
         @nb.njit(nogil=True)
         def loop(x, vals, codes, scales, g0, g1, pe, fe, p, bp, seed_lo, seed_hi, want_vals):
             key0, key1 = sr_keys(seed_lo, seed_hi)
-            pow2_blocks(x, vals, codes, scales, g0, g1, pe, const, p, bp, key0, key1, want_vals)
+            blocks(x, vals, codes, scales, g0, g1, pe, const, p, bp, key0, key1, want_vals)
     return loop
 
 
 @functools.cache
-def amax_loop():
+def amax_loop(fixed: bool):
     """The compiled float-scale (NVFP4) block loop."""
+    blocks = make_amax_blocks(amax_fixed_element if fixed else amax_float_element)
 
     @nb.njit(nogil=True)
     def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
         key0, key1 = sr_keys(seed_lo, seed_hi)
-        amax_blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals)
+        blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals)
 
     return loop
