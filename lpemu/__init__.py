@@ -10,6 +10,7 @@ Examples:
     array([1.015625e-01, 1.000000e+00, 2.880000e+02], dtype=float32)
 """
 
+from . import block as block
 from . import formats as formats
 from . import lmul as lmul
 from ._accumulators import Blocked as Blocked
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FloatFormat", "FixedFormat", "IntFormat", "Specials", "RoundingMode", "Overflow",
-    "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul",
+    "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul", "block",
     "add", "sub", "mul", "div", "fma", "sqrt", "neg", "abs", "check_exact",
     "matmul", "dot", "Exact", "Sequential", "Pairwise", "Blocked", "TensorCore", "tensor_core",
     "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",

@@ -32,6 +32,22 @@ _PRODUCTS = ("exact", "fused")
 _LMUL = {"lmul": "bits", "lmul_formula": "formula"}
 
 
+#: What matmul knows of dequantized block-format values (element times scales): float32-range
+#: numbers of at most 24 significant bits, whose products float64 holds exactly.
+BLOCK_VALUES = FloatFormat(9, 23, name="block-format values")
+
+
+def _block_format(f):
+    """The block format ``f`` is or names (``"mxfp8_e4m3"``, ``"nvfp4"``...), or None."""
+    from .block import BLOCK_PRESETS, BlockFormat
+
+    if isinstance(f, BlockFormat):
+        return f
+    if isinstance(f, str) and f.strip().lower() in BLOCK_PRESETS:
+        return BLOCK_PRESETS[f.strip().lower()]
+    return None
+
+
 def _as_format(name: str, f) -> FloatFormat | None:
     if f is None:
         return None
@@ -87,7 +103,9 @@ def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=Non
             the accumulator format); None for zero.
         in_fmt: the format of ``a`` (and of ``b`` unless ``b_fmt`` is given). None: the operands'
             own float32 values (fp32; float64 operands need a format). A TensorCore model
-            supplies its input format.
+            supplies its input format. A block format (:mod:`lpemu.block`, e.g. ``"mxfp8_e4m3"``,
+            ``"nvfp4"``) quantizes along K (a's rows, b's columns) and multiplies the dequantized
+            values (element times scales, exact products).
         b_fmt: the format of ``b`` when it differs from ``a``'s.
         inputs: ``"quantize"`` rounds a and b into their formats (nearest-even) first;
             ``"assume"`` takes them as they are (they must already be values of the formats).
@@ -132,17 +150,26 @@ def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=Non
             raise InvalidArgumentError(f"matmul: {name} must be a float32 or float64 array, got {x.dtype}")
     m, k, n, shape = matmul_shape(a.shape, b.shape, op="matmul")
     dtype = np.result_type(a.dtype, b.dtype)
-    a_fmt = _as_format("in_fmt", in_fmt)
+    a_block = _block_format(in_fmt)
+    b_block = _block_format(b_fmt) if b_fmt is not None else a_block
+    if (a_block or b_block) and isinstance(acc, TensorCore):
+        raise InvalidArgumentError("matmul: block formats are not inputs of a TensorCore model (give its element "
+                                   "format, or another accumulator)")
+    a_fmt = BLOCK_VALUES if a_block else _as_format("in_fmt", in_fmt)
     if a_fmt is None and isinstance(acc, TensorCore):
         a_fmt = acc.in_fmt
     if a_fmt is None:
         if dtype != np.float32:
             raise InvalidArgumentError("matmul: float64 operands need in_fmt (a format of at most 26 bits)")
         a_fmt = FP32
-    b_fmt = _as_format("b_fmt", b_fmt) or a_fmt
+    b_fmt = BLOCK_VALUES if b_block else (_as_format("b_fmt", b_fmt) or a_fmt)
     _check_inputs(a_fmt, b_fmt)
     if inputs == "quantize":
-        a, b = quantize(a, a_fmt), quantize(b, b_fmt)
+        from . import block
+
+        # blocks run along K: a's last axis, b's first
+        a = block.quantize(a, a_block, axis=-1) if a_block else quantize(a, a_fmt)
+        b = block.quantize(b, b_block, axis=0) if b_block else quantize(b, b_fmt)
     a2, b2 = a.reshape(m, k), b.reshape(k, n)
     c2 = None if c is None else xp.broadcast_to(xp.asarray(c, dtype), shape).reshape(m, n)
     if product in _LMUL and a_fmt != b_fmt:

@@ -52,13 +52,20 @@ def _special_input(rng, shape, dtype=np.float32) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _check_all(x, fmt, axis=-1, rounding=None, seed=None):
+def _check_all(x, fmt, axis=-1, rounding=None, seed=None, use_jax=True):
     """Numba, JAX and the reference give the same values, codes and scales; decode(encode) == quantize."""
     q = B.quantize(x, fmt, axis, rounding, seed=seed)
     e = B.encode(x, fmt, axis, rounding, seed=seed)
     assert q.dtype == x.dtype and q.shape == x.shape
     d = B.decode(e, fmt, axis, dtype=x.dtype if fmt.pow2_scale else np.float32)
     np.testing.assert_array_equal(_bits(d.astype(x.dtype)), _bits(q))
+    if use_jax:
+        _check_jax(x, fmt, axis, rounding, seed, q, e)
+    _check_reference(x, fmt, axis, rounding, seed, q, e)
+    return q, e
+
+
+def _check_jax(x, fmt, axis, rounding, seed, q, e):
     xj = jnp.asarray(x)
     qj = B.quantize(xj, fmt, axis, rounding, seed=seed)
     ej = B.encode(xj, fmt, axis, rounding, seed=seed)
@@ -69,12 +76,14 @@ def _check_all(x, fmt, axis=-1, rounding=None, seed=None):
     np.testing.assert_array_equal(_bits(np.asarray(dj).astype(x.dtype)), _bits(q))
     if e.tensor_scale is not None:
         assert np.float32(ej.tensor_scale) == e.tensor_scale
+
+
+def _check_reference(x, fmt, axis, rounding, seed, q, e):
     rv, rc, rs = quantize_array(x, fmt, axis, rounding=rounding, seed=seed)
     np.testing.assert_array_equal(rc, e.elements)
     np.testing.assert_array_equal(rs, e.scales)
     with np.errstate(over="ignore"):  # 2^128 (even rule at the top of float32) is Inf in float32
         np.testing.assert_array_equal(_bits(rv.astype(x.dtype)), _bits(q))
-    return q, e
 
 
 # ---- spec vectors (shared/specs/block-formats.md) ------------------------------------------------
@@ -154,10 +163,10 @@ def test_float64_container(rng):
     x[0, 5] = 1e300
     x[1, :] *= 1e-300
     for name in ("mxfp8_e5m2", "mxint8_mx", "e4m3_ceil", "dfp16", "nvfp4"):
-        _check_all(x, FORMATS[name])
+        _check_all(x, FORMATS[name], use_jax=False)  # JAX float64 needs jax_enable_x64
 
 
-@settings(max_examples=25)
+@settings(max_examples=12)  # each new shape or format compiles a JAX kernel
 @given(st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), min_size=1, max_size=70),
        st.sampled_from(sorted(FORMATS)), st.sampled_from([1, 3, 16, 32]))
 def test_hypothesis(values, name, k):

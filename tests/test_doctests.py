@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "lpemu", "lpemu._formats", "lpemu.formats", "lpemu._modes", "lpemu._quantize", "lpemu._packing",
-    "lpemu.reference", "lpemu._arith", "lpemu._accumulators", "lpemu._dot", "lpemu._tensor_cores", "lpemu.lmul", "lpemu.testing", "lpemu._verify", "lpemu._display", "lpemu.cli",
+    "lpemu.reference", "lpemu._arith", "lpemu._accumulators", "lpemu._dot", "lpemu._tensor_cores", "lpemu.lmul", "lpemu.block._format", "lpemu.block._quantize", "lpemu.block._storage", "lpemu.testing", "lpemu._verify", "lpemu._display", "lpemu.cli",
 ]
 
 

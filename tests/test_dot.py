@@ -190,9 +190,12 @@ def test_exact_specials():
     assert np.signbit(down[0, 0])
 
 
-@pytest.mark.parametrize("acc", [Sequential("bf16", "stochastic"), Pairwise("fp16", "toward_zero")], ids=repr)
+@pytest.mark.parametrize("acc", [Sequential("bf16", "stochastic"),
+                                 pytest.param(Pairwise("fp16", "toward_zero"), marks=pytest.mark.slow)], ids=repr)
 def test_specialised_kernels_equal_generic(acc, rng):
-    """The kernels compiled for their flags (large problems) give the generic kernels' bits."""
+    """The kernels compiled for their flags (large problems) give the generic kernels' bits.
+
+    Each specialised build compiles for ~30 s; the pairwise one runs with ``-m slow``."""
     from lpemu._container import float_params
     from lpemu.kernels.numba import dot as nbk
     from lpemu.kernels.params import flags_of
@@ -211,3 +214,19 @@ def test_specialised_kernels_equal_generic(acc, rng):
     np.testing.assert_array_equal(bits(outs[0]), bits(outs[1]))
     np.testing.assert_array_equal(bits(outs[0].astype(np.float32)),
                                   bits(lpemu.matmul(a, b, in_fmt="e4m3", accumulator=acc, sr_bits=SR_BITS, seed=SEED)))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp4", "nvfp4"])
+def test_block_format_operands(fmt, rng):
+    """Block formats quantize along K (a's rows, b's columns), then the dequantized values multiply."""
+    a = rng.standard_normal((3, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 5)).astype(np.float32)
+    qa, qb = lpemu.block.quantize(a, fmt, axis=-1), lpemu.block.quantize(b, fmt, axis=0)
+    for acc in (Exact("fp32"), Sequential("bf16")):
+        got = lpemu.matmul(a, b, in_fmt=fmt, accumulator=acc)
+        np.testing.assert_array_equal(bits(got), bits(lpemu.matmul(qa, qb, accumulator=acc)))
+        jgot = lpemu.matmul(jnp.asarray(a), jnp.asarray(b), in_fmt=fmt, accumulator=acc)
+        np.testing.assert_array_equal(bits(jgot), bits(got))
+    exact = qa.astype(np.float64) @ qb
+    np.testing.assert_array_equal(bits(lpemu.matmul(a, b, in_fmt=fmt, accumulator=Exact("fp32"))),
+                                  bits(exact.astype(np.float32)))

@@ -23,9 +23,20 @@ from ._quantize import decode as decode
 from ._quantize import encode as encode
 from ._quantize import lookup_block as lookup_block
 from ._quantize import quantize as quantize
+from ._storage import Fp6Split as Fp6Split
+from ._storage import join_fp6 as join_fp6
+from ._storage import pack_fp4 as pack_fp4
+from ._storage import pack_fp6 as pack_fp6
+from ._storage import scale_bytes as scale_bytes
+from ._storage import scales_from_bytes as scales_from_bytes
+from ._storage import split_fp6 as split_fp6
+from ._storage import unpack_fp4 as unpack_fp4
+from ._storage import unpack_fp6 as unpack_fp6
 
 __all__ = [
     "BlockFormat", "BlockEncoding", "SCALE_RULES", "BLOCK_PRESETS", "MXFP8_E4M3", "MXFP8_E5M2", "MXFP6_E3M2",
     "MXFP6_E2M3", "MXFP4", "MXINT8", "NVFP4", "MX_COMPAT", "bfp", "dynamic_fixed_point", "microxcaling",
     "quantize", "encode", "decode", "lookup_block",
+    "pack_fp4", "unpack_fp4", "pack_fp6", "unpack_fp6", "split_fp6", "join_fp6", "Fp6Split", "scale_bytes",
+    "scales_from_bytes",
 ]

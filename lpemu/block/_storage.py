@@ -76,7 +76,7 @@ def split_fp6(codes: Any, axis: int = -1) -> Fp6Split:
         >>> import numpy as np
         >>> s = split_fp6(np.array([0b001110, 0b110101], np.uint8))
         >>> s.high2.tolist(), s.low4.tolist()
-        ([12], [229])
+        ([48], [229])
     """
     c = np.asarray(codes) if not hasattr(codes, "block_until_ready") else codes
     if c.size and (int(c.min()) < 0 or int(c.max()) > 63):

@@ -91,7 +91,7 @@ def quantize_block(values, fmt, *, rounding=None, index0: int = 0, seed: int | N
     Examples:
         >>> from lpemu.block import MXFP4
         >>> quantize_block([1.0, 0.3, 0.2, 0.125], MXFP4)
-        ([2, 1, 1, 1], 125, [1.0, 0.25, 0.25, 0.125])
+        ([6, 2, 2, 1], 125, [1.0, 0.25, 0.25, 0.125])
     """
     from .._modes import rounding_mode
 
