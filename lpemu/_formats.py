@@ -285,6 +285,8 @@ class FloatFormat:
         if mag == self.inf_code:
             return -math.inf if neg else math.inf
         v = float(self._mag_value(mag))
+        if v == 0 and not self.has_negative_zero:
+            return 0.0  # fnuz/P3109 without subnormals: sign-bit codes of flushed subnormals are +0
         return -v if neg else v
 
     def values(self) -> np.ndarray:

@@ -8,6 +8,7 @@ compared as integers; values as bit patterns.
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
@@ -277,3 +278,15 @@ def test_random_formats_jax_equals_numba(case):
     fmt, x, mode, overflow = case
     np.testing.assert_array_equal(np.asarray(lpemu.encode(jnp.asarray(x), fmt, mode, overflow, **_kw(mode))),
                                   lpemu.encode(x, fmt, mode, overflow, **_kw(mode)))
+
+
+@pytest.mark.parametrize("fmt", [FloatFormat(4, 3, specials="fnuz", subnormals=False),
+                                 FloatFormat(4, 3, specials="p3109", subnormals=False)],
+                         ids=["fnuz-nosub", "p3109-nosub"])
+def test_formats_without_negative_zero_decode_flushed_codes_as_plus_zero(fmt):
+    """Sign-bit codes with exponent 0 are flushed subnormals; a format without -0 decodes them as +0."""
+    codes = np.arange(0x81, 0x88, dtype=np.uint8)
+    for values in (lpemu.decode(codes, fmt), np.asarray(lpemu.decode(jnp.asarray(codes), fmt))):
+        assert np.all(values == 0) and not np.any(np.signbit(values))
+    assert all(reference.decode_code(int(c), fmt) == 0 for c in codes)
+    assert all(math.copysign(1.0, fmt.code_value(int(c))) == 1.0 for c in codes)

@@ -98,6 +98,8 @@ def decode_float(codes, p):
     mag = jnp.where(is_nan, p.qnan_c, mag)
     if p.nan_rule > 1:
         neg = jnp.where(is_nan, p.nan_sign == 2, neg)
+    if p.nan_rule == 2:
+        neg = neg & (mag != 0)  # no -0 in fnuz/P3109: flushed sign-bit codes are +0
     bits = jnp.where(neg, mag | jnp.asarray(p.sign_bit_c, it), mag).astype(it)
     return lax.bitcast_convert_type(bits, float_type(p))
 

@@ -73,6 +73,8 @@ def code_to_bits(code: int, p, f) -> int:
                 mag = _value_bits(m << shift, p.emin - shift, p)
             else:
                 mag = 0
+                if f.nan_rule == 2:
+                    neg = False  # no -0 in fnuz/P3109: flushed sign-bit codes are +0
         else:
             mag = _value_bits(m | (1 << p.mt), e - p.bias_t, p)
     return (mag | p.sign_bit_c) if neg else mag

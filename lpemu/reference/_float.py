@@ -43,7 +43,8 @@ def float_decode(code: int, fmt: FloatFormat) -> Fraction | float:
         return -math.inf if negative else math.inf
     v = _mag_value(fmt, mag)
     if v == 0:
-        return -0.0 if negative else Fraction(0)
+        # a format without -0 (fnuz, P3109) decodes the sign-bit codes of flushed subnormals as +0
+        return -0.0 if negative and fmt.has_negative_zero else Fraction(0)
     return -v if negative else v
 
 
