@@ -93,7 +93,8 @@ def _product(product, product_rounding, in_fmt: FloatFormat):
 
 def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=None, b_fmt=None,
            inputs: str = "quantize", product: str | FloatFormat = "exact", product_rounding: str = "nearest_even",
-           accumulator: Any = "fp32", sr_bits: int = 30, seed: int | None = None) -> Any:
+           accumulator: Any = "fp32", block_dot: str = "dequantize", sr_bits: int = 30,
+           seed: int | None = None) -> Any:
     """``a @ b + c`` computed as a modelled low-precision unit computes it, bit for bit.
 
     Args:
@@ -117,6 +118,13 @@ def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=Non
         accumulator: :class:`~lpemu.Exact`, :class:`~lpemu.Sequential`, :class:`~lpemu.Pairwise`,
             :class:`~lpemu.Blocked`, a :class:`~lpemu.TensorCore` (:func:`lpemu.tensor_core`), or a
             format name for ``Sequential(name)``.
+        block_dot: with block-format operands, ``"dequantize"`` multiplies the dequantized values
+            (element times scales) and sums them with ``accumulator``; ``"scaled"`` (power-of-two
+            scales: MX, BFP) computes OCP MX's scale-factored dot product: per block of K, the
+            element products are summed by the inner model, the block sum is multiplied exactly by
+            the two scales and added into the outer model (``accumulator`` a
+            :class:`~lpemu.Blocked` with the format's block size: its inner and outer models; a
+            :class:`~lpemu.Sequential`: both; any other model: the inner one, with an fp32 outer).
         sr_bits, seed: random bits and seed for stochastic accumulation.
 
     Returns:
@@ -152,6 +160,17 @@ def matmul(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *, in_fmt=Non
     dtype = np.result_type(a.dtype, b.dtype)
     a_block = _block_format(in_fmt)
     b_block = _block_format(b_fmt) if b_fmt is not None else a_block
+    if block_dot not in ("dequantize", "scaled"):
+        raise InvalidArgumentError(f"matmul: block_dot must be 'dequantize' or 'scaled', got {block_dot!r}")
+    if block_dot == "scaled":
+        if not (a_block and b_block):
+            raise InvalidArgumentError("matmul: block_dot='scaled' needs block formats for a and b (in_fmt, b_fmt)")
+        from ._block_dot import scaled_block_matmul
+
+        c2 = None if c is None else xp.broadcast_to(xp.asarray(c, dtype), shape).reshape(m, n)
+        res = scaled_block_matmul(a.reshape(m, k), b.reshape(k, n), c2, a_block, b_block, acc, product,
+                                  product_rounding, sr_bits, seed, dtype, use_jax)
+        return res.reshape(shape)
     if (a_block or b_block) and isinstance(acc, TensorCore):
         raise InvalidArgumentError("matmul: block formats are not inputs of a TensorCore model (give its element "
                                    "format, or another accumulator)")

@@ -20,6 +20,7 @@ code 0. (``zero=False`` formats must have a NaN: ``FloatFormat`` rejects the oth
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from .._formats import FixedFormat, FloatFormat
@@ -31,7 +32,7 @@ from ._fixed import fixed_check_overflow, fixed_decode, fixed_round_to_code
 from ._float import float_check_overflow, float_decode, float_default_overflow, float_round_to_code
 from ._random import random_bits
 
-__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow", "arith", "dot"]
+__all__ = ["round_to_code", "decode_code", "round_value", "random_bits", "default_overflow", "arith", "dot", "scaled_block_dot"]
 
 Number = float | int | Fraction
 
@@ -269,6 +270,52 @@ def dot(a, b, c: Number = 0.0, *, accumulator, product: object = "exact", produc
         level = nxt
     top = level[0] if level else Fraction(0)
     return _rounded(_arith.exact_add(acc, top, mode), fmt, mode, overflow, base + node, seed, sr_bits)
+
+
+def scaled_block_dot(a, b, a_fmt, b_fmt, c: Number = 0.0, *, accumulator, product: object = "exact",
+                     product_rounding: str = "nearest_even", index: int = 0, seed: int | None = None,
+                     sr_bits: int = 30) -> float:
+    """One element of ``lpemu.matmul(..., block_dot="scaled")``: OCP MX's scale-factored dot
+    product of a row ``a`` and a column ``b`` in power-of-two block formats.
+
+    Each block of K is quantized (:func:`lpemu.reference._block.quantize_block`); the element
+    values go through :func:`dot` with the inner model; the block sum times the two scales is
+    added (exactly, then rounded once) into the outer model. ``accumulator`` is split as
+    ``lpemu.matmul`` splits it (a Blocked: inner and outer; a Sequential: both; other: inner, with
+    an fp32 Sequential outer).
+
+    Examples:
+        >>> from lpemu import Sequential
+        >>> from lpemu.block import MXFP4
+        >>> scaled_block_dot([1.0, 0.3, 0.2, 0.125], [4.0] * 4, MXFP4, MXFP4, accumulator=Sequential("fp32"))
+        6.5
+    """
+    from .._accumulators import Sequential
+    from .._block_dot import _inner_outer
+    from ._block import quantize_block
+
+    size = a_fmt.block_size
+    inner, outer = _inner_outer(accumulator, size)
+    k = len(a)
+    n_blocks = -(-k // size)
+    total = round_value(c, outer.fmt)
+    for q in range(n_blocks):
+        s = slice(q * size, (q + 1) * size)
+        parts = []
+        for x, f in ((a[s], a_fmt), (b[s], b_fmt)):
+            codes, scode, _ = quantize_block(list(x), f)
+            parts.append(([decode_code(code, f.element) for code in codes], decode_code(scode, f.scale)))
+        (ea, sa), (eb, sb) = parts
+        sub = None if seed is None else (seed + q + 1) % (1 << 64)
+        part = dot([float(v) for v in ea], [float(v) for v in eb], 0.0, accumulator=inner, product=product,
+                   product_rounding=product_rounding, index=index, seed=sub, sr_bits=sr_bits)
+        scaled = _signed(part) * Fraction(sa) * Fraction(sb) if math.isfinite(part) and part != 0 else \
+            _signed(part * float(sa) * float(sb))
+        add_seed = None if seed is None else (seed + n_blocks + q + 1) % (1 << 64)
+        total = _rounded(_arith.exact_add(_signed(total), scaled, outer.rounding), outer.fmt, outer.rounding,
+                         outer.overflow, index, add_seed, sr_bits)
+    assert isinstance(outer, Sequential)
+    return total
 
 
 def _signed(v) -> Fraction | float:
