@@ -187,11 +187,11 @@ def _b32(v) -> int:
     return np.int64(np.float32(v).view(np.int32))
 
 
-@nb.njit
-def tensor_amax(x) -> np.float32:
-    """The largest finite magnitude of float32 bits ``x`` (subnormals as 0)."""
+@nb.njit(nogil=True)
+def tensor_amax(x, r0: int, r1: int) -> np.float32:
+    """The largest finite magnitude of rows r0..r1-1 of float32 bits ``x`` (subnormals as 0)."""
     amax = np.float32(0.0)
-    for row in range(x.shape[0]):
+    for row in range(r0, r1):
         for j in range(x.shape[1]):
             v = ftz(abs(_f32(x[row, j])))
             if v < np.float32(np.inf):
@@ -284,13 +284,22 @@ def pow2_loop(fixed: bool, const_flags=None):
 
 
 @functools.cache
-def amax_loop(fixed: bool):
-    """The compiled float-scale (NVFP4) block loop."""
+def amax_loop(fixed: bool, const_flags=None, const_scale_flags=None):
+    """The compiled float-scale (NVFP4) block loop (``const_flags``, ``const_scale_flags``: the
+    element and scale flags as compile-time constants, as for :func:`pow2_loop`)."""
     blocks = make_amax_blocks(amax_fixed_element if fixed else amax_float_element)
+    const = None if const_flags is None else Flags(*const_flags)
+    const_scale = None if const_scale_flags is None else Flags(*const_scale_flags)
 
-    @nb.njit(nogil=True)
-    def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
-        key0, key1 = sr_keys(seed_lo, seed_hi)
-        blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals)
+    if const is None:
+        @nb.njit(nogil=True)
+        def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
+            key0, key1 = sr_keys(seed_lo, seed_hi)
+            blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals)
+    else:
+        @nb.njit(nogil=True)
+        def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
+            key0, key1 = sr_keys(seed_lo, seed_hi)
+            blocks(x, vals, codes, scales, g0, g1, s_enc, pe, const, p, ps, const_scale, bp, key0, key1, want_vals)
 
     return loop

@@ -202,12 +202,15 @@ def _numpy_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed, want_vals: bool):
         ps = _scale_params(fmt)
         s_enc = np.float32(1.0)
         if fmt.tensor_scale:
-            amax = kb.tensor_amax(x2) if x2.size else np.float32(0)
+            parts = []
+            _run_threads(lambda r0, r1: parts.append(kb.tensor_amax(x2, r0, r1)), rows, x2.size)
+            amax = max(parts, default=np.float32(0))
             if amax != 0:
                 with np.errstate(over="ignore"):
                     s_enc = min(np.float32(bp.scale_max * bp.elem_max) / np.float32(amax), np.finfo(np.float32).max)
         s_enc = np.float32(s_enc)
-        loop = kb.amax_loop(bool(bp.fixed))
+        big = x2.size >= SPECIALIZE_MIN_SIZE
+        loop = kb.amax_loop(bool(bp.fixed), fe if big else None, flags_of(ps) if big else None)
 
         def fn(g0, g1):
             loop(x2, vbits, codes, scales, g0, g1, s_enc, pe, fe, p, ps, flags_of(ps), bp, lo, hi, want_vals)
