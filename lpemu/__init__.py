@@ -10,8 +10,11 @@ Examples:
     array([1.015625e-01, 1.000000e+00, 2.880000e+02], dtype=float32)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import block as block
 from . import formats as formats
+from . import hardware as hardware
 from . import lmul as lmul
 from ._accumulators import Blocked as Blocked
 from ._accumulators import Exact as Exact
@@ -47,12 +50,41 @@ from .errors import LpemuError as LpemuError
 from .errors import UnsupportedContainerError as UnsupportedContainerError
 from .formats import lookup as format
 
+if TYPE_CHECKING:
+    from .jax import LPArray as LPArray
+    from .jax import Policy as Policy
+    from .jax import emulate as emulate
+    from .jax import ste as ste
+    from ._study import study as study
+
 __version__ = "0.1.0"
 
 __all__ = [
     "FloatFormat", "FixedFormat", "IntFormat", "Specials", "RoundingMode", "Overflow",
-    "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul", "block",
+    "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul", "block", "hardware",
     "add", "sub", "mul", "div", "fma", "sqrt", "neg", "abs", "check_exact",
     "matmul", "dot", "Exact", "Sequential", "Pairwise", "Blocked", "TensorCore", "tensor_core",
     "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
+    "LPArray", "emulate", "ste", "Policy", "study",
 ]
+
+# The JAX front ends load on first use, so `import lpemu` stays free of JAX for numpy users.
+# lpemu.numpy (the drop-in jax.numpy) is a submodule: `import lpemu.numpy as lnp`; it is not
+# imported here, so the name `lpemu.numpy` exists only once a user asks for it.
+_LAZY = {"LPArray": "lpemu.jax", "emulate": "lpemu.jax", "ste": "lpemu.jax", "Policy": "lpemu.jax",
+         "study": "lpemu._study"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lpemu' has no attribute {name!r}")
+
+
+# Integer-only pipelines: dyadic requantization, integer GEMM, I-ViT / I-BERT nonlinearities.
+from . import dyadic as dyadic  # noqa: E402
+from . import integer as integer  # noqa: E402
+
+__all__ += ["dyadic", "integer"]

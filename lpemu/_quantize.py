@@ -134,6 +134,7 @@ def quantize(
     seed: int | None = None,
     nan: str = "zero",
     out: np.ndarray | None = None,
+    ste: bool = False,
 ) -> Any:
     """Round every element of ``x`` into ``fmt`` once; return the values in ``x``'s dtype.
 
@@ -155,6 +156,8 @@ def quantize(
         nan: for formats without NaN: ``"zero"`` maps NaN to zero like ml_dtypes (+NaN -> -0,
             -NaN -> +0 where -0 exists), ``"raise"`` raises (concrete inputs only).
         out: numpy only: a preallocated array of the input's shape and dtype to write into.
+        ste: JAX only: straight-through gradients (the derivative of the identity, for
+            quantization-aware training; :func:`lpemu.ste`). numpy inputs have no gradients.
 
     Returns:
         An array of the input's shape and dtype (a numpy scalar for scalar input).
@@ -173,6 +176,10 @@ def quantize(
         np.float64(3.0)
     """
     fmt = lookup(fmt)
+    if ste and _is_jax(x):
+        from .jax._ste import ste as straight_through
+
+        return straight_through(lambda v: _call_jax("quantize", v, fmt, rounding, overflow, sr_bits, seed, nan))(x)
     if _is_jax(x):
         return _call_jax("quantize", x, fmt, rounding, overflow, sr_bits, seed, nan)
     a, bits, p, lo, hi = _prepare_numpy(x, fmt, rounding, overflow, sr_bits, seed, nan)

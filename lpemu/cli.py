@@ -1,10 +1,11 @@
-"""The ``lpemu`` command line: list formats, show one, quantize .npy files, verify the kernels.
+"""The ``lpemu`` command line: list formats, show one, quantize .npy files, verify the kernels, run a study.
 
 A thin layer over the public API (``lpemu.formats``, ``lpemu.format``, ``lpemu.quantize``,
 ``lpemu.encode``) and the exhaustive checker :func:`lpemu._verify.verify`. It writes rich
 tables to stdout by default and JSON with ``--json``; ``quantize`` writes the output .npy file.
 User errors print one line to stderr and exit with status 2; ``verify`` exits with 1 when a
-backend disagrees with the reference.
+backend disagrees with the reference. ``verify --against hw:UNIT`` compares an x86 unit's
+instructions with lpemu's reproduction of them instead (:func:`lpemu.hardware.verify`).
 
 Examples::
 
@@ -12,6 +13,8 @@ Examples::
     lpemu info e4m3 --json
     lpemu quantize x.npy y.npy --format e4m3 --rounding toward_zero
     lpemu verify e4m3 --rounding nearest_even --backend both
+    lpemu verify --against hw:f16c
+    lpemu study --configs bf16,fp8_e4m3,mxfp4 --out report
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import lpemu
 from lpemu.errors import LpemuError
 
 __all__ = ["main", "build_parser"]
+
+#: The hardware targets of ``lpemu verify --against``.
+HW_TARGETS = tuple(f"hw:{u}" for u in lpemu.hardware.UNITS)
 
 ROUNDING_HELP = ("rounding mode: nearest_even (default), nearest_away, toward_zero, up, down, odd, "
                  "stochastic, stochastic_b, stochastic_c (aliases rne, rna, rtz, ru, rd, rto, sr); "
@@ -94,17 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--codes", action="store_true", help="write the bit codes (uint8/16/32/64) instead of "
                    "the values; e.g. lpemu quantize x.npy c.npy --format e2m1 --codes")
 
-    v = sub.add_parser("verify", help="check the Numba and JAX kernels against a table-based reference",
+    v = sub.add_parser("verify", help="check the Numba and JAX kernels against a table-based reference "
+                                      "(or an x86 unit against lpemu: --against hw:UNIT)",
                        description="Encode float32 inputs by bit pattern (all 2^32 by default) with the "
                                    "Numba and JAX backends and compare every code with an independent "
                                    "table-based reference. Formats of at most 16 bits; deterministic "
-                                   "rounding modes only. Exit status 1 on any mismatch.",
+                                   "rounding modes only. With --against hw:UNIT, run an x86 unit's "
+                                   "instructions and lpemu's reproduction of them on the same inputs instead "
+                                   "(--start/--stop then select float32 bit patterns, or x << 16 | y for "
+                                   "float16 operand pairs). Exit status 1 on any mismatch.",
                        epilog="examples: lpemu verify e4m3; lpemu verify e5m2 --rounding up --overflow saturate; "
-                              "lpemu verify bf16 --start 0x3f800000 --stop 0x40000000 --backend numba")
-    v.add_argument("format", metavar="FORMAT", help="format name, at most 16 bits, e.g. e4m3, e2m1, bf16, int8")
-    v.add_argument("--rounding", "-r", default="nearest_even", help=ROUNDING_HELP.replace(
+                              "lpemu verify bf16 --start 0x3f800000 --stop 0x40000000 --backend numba; "
+                              "lpemu verify --against hw:f16c; "
+                              "lpemu verify --against hw:avx512fp16 --op fp16_add --rounding up --exhaustive")
+    v.add_argument("format", metavar="FORMAT", nargs="?", default=None,
+                   help="format name, at most 16 bits, e.g. e4m3, e2m1, bf16, int8 (not with --against hw:UNIT)")
+    v.add_argument("--against", default="table", choices=("table", *HW_TARGETS), metavar="TARGET",
+                   help="what to compare with: 'table' (default: the kernels against the table-based reference) "
+                        "or an x86 unit, hw:" + ", hw:".join(lpemu.hardware.UNITS) + " (its instructions against "
+                        "lpemu's reproduction: conversions over all 2^32 float32 inputs); e.g. --against hw:f16c")
+    v.add_argument("--rounding", "-r", default=None, help=ROUNDING_HELP.replace(
         ", stochastic, stochastic_b, stochastic_c (aliases rne, rna, rtz, ru, rd, rto, sr)",
-        " (aliases rne, rna, rtz, ru, rd, rto)"))
+        " (aliases rne, rna, rtz, ru, rd, rto); with hw: one of the four x86 controls (default all four)"))
     v.add_argument("--overflow", "-o", default=None, help=OVERFLOW_HELP)
     v.add_argument("--start", type=_int, default=0, help="first float32 bit pattern, decimal or hex "
                    "(default 0); e.g. --start 0x3f800000 (1.0)")
@@ -114,10 +131,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which kernels to check (default both); e.g. --backend numba")
     v.add_argument("--chunk", type=_int, default=1 << 24, help="inputs per batch (default 2^24, about "
                    "450 MB); e.g. --chunk 0x400000")
+    v.add_argument("--op", action="append", default=None, metavar="OP",
+                   help="hw: only: an operation of the unit, repeatable (default all); "
+                        "e.g. --op fp16_add --op fp16_mul")
+    v.add_argument("--exhaustive", action="store_true", help="hw: only: all 2^32 operand pairs of binary float16 "
+                   "operations instead of --samples random pairs (about 6 minutes per operation and rounding); "
+                   "e.g. --against hw:avx512fp16 --op fp16_mul --exhaustive")
+    v.add_argument("--samples", type=_int, default=1 << 24, help="hw: only: random inputs per sampled operation "
+                   "and rounding (default 2^24); e.g. --samples 0x100000")
+    v.add_argument("--seed", type=_int, default=0, help="hw: only: seed of the random inputs (default 0); "
+                   "e.g. --seed 7")
     v.add_argument("--json", action="store_true", help="print the result as JSON (no progress bar); "
                    "e.g. lpemu verify e2m1 --json")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown only when stderr "
                    "is a terminal); e.g. lpemu verify e4m3 --no-progress")
+    st = sub.add_parser("study", help="run a fidelity study: a model under emulation configurations (the main job)",
+                        description="Train (or load the cached) small model on scikit-learn's digits, evaluate it "
+                                    "under each configuration (lpemu.jax.POLICIES presets, the integer-only "
+                                    "pipeline, this CPU's fp16/bf16 units) and compare with float32: accuracy, "
+                                    "loss, per-layer SNR and max relative error. Prints a table and writes a "
+                                    "report directory (report.md, results.json, accuracy.png, layer_snr.png).",
+                        epilog="examples: lpemu study; lpemu study --model transformer --configs bf16,fp8_e4m3; "
+                               "lpemu study --out my-report --json")
+    st.add_argument("--model", default="mlp", help="built-in model: mlp (default, about a minute) or transformer "
+                    "(several minutes: every emulated primitive is compiled); e.g. --model transformer")
+    st.add_argument("--configs", default=None, help="comma-separated configurations (default: "
+                    "bf16,fp16,fp8_e4m3,fp8_e5m2,h100_fp8,mxfp8,mxfp4,nvfp4,int8_dyadic,lmul,hw_fp16,hw_bf16; also "
+                    "fp32, int8); e.g. --configs bf16,mxfp4")
+    st.add_argument("--out", default="lpemu-study", help="report directory (default ./lpemu-study); e.g. --out /tmp/r")
+    st.add_argument("--steps", type=_int, default=300, help="training steps of the model (default 300); e.g. --steps 100")
+    st.add_argument("--samples", type=_int, default=None, help="evaluate on the first N test images only "
+                    "(default: all 449); e.g. --samples 100")
+    st.add_argument("--seed", type=_int, default=0, help="seed of the data split and training (default 0); e.g. --seed 1")
+    st.add_argument("--json", action="store_true", help="print the results as JSON instead of a table; e.g. --json")
     return p
 
 
@@ -222,6 +268,11 @@ def _cmd_quantize(args) -> int:
 def _cmd_verify(args) -> int:
     from ._verify import BACKENDS, verify
 
+    if args.against != "table":
+        return _cmd_verify_hw(args)
+    if args.format is None:
+        raise _UsageError("lpemu verify: error: a FORMAT is required (or --against hw:UNIT)")
+    args.rounding = args.rounding or "nearest_even"
     backends = BACKENDS if args.backend == "both" else (args.backend,)
     r = verify(args.format, args.rounding, args.overflow, backends=backends, chunk=args.chunk,
                start=args.start, stop=args.stop,
@@ -257,7 +308,59 @@ def _cmd_verify(args) -> int:
     return 0 if r.ok else 1
 
 
-_COMMANDS = {"formats": _cmd_formats, "info": _cmd_info, "quantize": _cmd_quantize, "verify": _cmd_verify}
+def _cmd_verify_hw(args) -> int:
+    if args.format is not None:
+        raise _UsageError(f"lpemu verify: error: --against {args.against} takes no FORMAT (got {args.format!r}); "
+                          "use --op to choose operations")
+    unit = args.against[len("hw:"):]
+    r = lpemu.hardware.verify(unit, args.op, None if args.rounding is None else [args.rounding],
+                              exhaustive=args.exhaustive, samples=args.samples, seed=args.seed, start=args.start,
+                              stop=args.stop, progress=not (args.json or args.no_progress) and sys.stderr.isatty())
+    if args.json:
+        _print_json(r.to_dict())
+        return 0 if r.ok else 1
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"verify hw:{unit} ({lpemu.hardware.UNITS[unit].instructions}) against lpemu, bit for bit, "
+                  f"in {r.seconds:.1f} s", markup=False, highlight=False)
+    table = Table()
+    for col in ("op", "rounding", "inputs", "checked", "mismatches", "seconds", "result"):
+        table.add_column(col, justify="right" if col in ("checked", "mismatches", "seconds") else "left")
+    for c in r.checks:
+        status = "[green]ok[/green]" if c.mismatches == 0 else "[red]MISMATCH[/red]"
+        table.add_row(c.op, c.rounding or "-", c.inputs, str(c.checked), str(c.mismatches), f"{c.seconds:.1f}", status)
+    console.print(table)
+    if r.counterexamples:
+        ce = Table(title="counterexamples (operand bits; pairs and quads joined by |)")
+        for col in ("op", "rounding", "inputs", "lpemu", "hardware"):
+            ce.add_column(col)
+        for m in r.counterexamples:
+            ce.add_row(m.op, m.rounding or "-", " ".join(m.inputs), m.expected, m.got)
+        console.print(ce)
+    return 0 if r.ok else 1
+
+
+def _cmd_study(args) -> int:
+    from lpemu._study import DEFAULT_CONFIGS, study, table
+
+    configs = DEFAULT_CONFIGS if args.configs is None else [c.strip() for c in args.configs.split(",") if c.strip()]
+    result = study(model=args.model, configs=configs, out_dir=args.out, steps=args.steps, seed=args.seed,
+                   samples=args.samples, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        console = _console()
+        console.print(table(result))
+        for row in result.rows:
+            if row.note:
+                console.print(f"{row.config}: {row.note}")
+        console.print(f"report: {os.path.join(args.out, 'report.md')}")
+    return 0
+
+
+_COMMANDS = {"formats": _cmd_formats, "info": _cmd_info, "quantize": _cmd_quantize, "verify": _cmd_verify,
+             "study": _cmd_study}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         if args.command is None:
-            raise _UsageError("lpemu: error: a command is required: formats, info, quantize or verify "
+            raise _UsageError("lpemu: error: a command is required: formats, info, quantize, verify or study "
                               "(see lpemu --help)")
         return _COMMANDS[args.command](args)
     except SystemExit as e:  # --help and --version

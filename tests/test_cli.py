@@ -194,7 +194,7 @@ def test_help_and_version(capsys):
 def test_every_option_has_an_example():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subparsers.choices) == {"formats", "info", "quantize", "verify"}
+    assert set(subparsers.choices) == {"formats", "info", "quantize", "verify", "study"}
     for name, sub in subparsers.choices.items():
         assert "example" in (sub.epilog or ""), name
         for action in sub._actions:

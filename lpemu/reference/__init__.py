@@ -326,3 +326,10 @@ def _signed(v) -> Fraction | float:
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")) or (v == 0 and str(v)[0] == "-")):
         return v
     return Fraction(v)
+
+
+# Integer-only pipelines (shared/specs/integer-pipelines.md): the Python-int oracle of
+# lpemu.dyadic and lpemu.integer, as a submodule: ``from lpemu.reference import integer``.
+from . import _integer as integer  # noqa: E402
+
+__all__ += ["integer"]
