@@ -8,7 +8,6 @@ error; the argument checks.
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import jax
@@ -22,7 +21,6 @@ import lpemu
 from lpemu import dyadic, integer
 from lpemu.errors import InvalidArgumentError, InvalidFormatError
 from lpemu.integer import _constants as K
-from lpemu.integer import _gemm, _nonlinear
 from lpemu.kernels.jax import integer as jax_kernels
 from lpemu.kernels.numba import integer as numba_kernels
 from lpemu.reference import _integer as R
@@ -563,12 +561,6 @@ def test_bad_arguments(call, error, words):
     assert isinstance(info.value, (ValueError, TypeError))
     for w in words:
         assert w in str(info.value), (w, str(info.value))
-
-
-@pytest.mark.parametrize("module", [integer, _gemm, _nonlinear, R], ids=lambda m: m.__name__)
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_scalars_and_empty_arrays():
