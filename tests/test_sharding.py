@@ -52,8 +52,11 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_sharded_runs_equal_the_unsharded_run():
+def test_sharded_runs_equal_the_unsharded_run(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    # run outside the checkout: `python -c` puts the working directory first on sys.path, and the
+    # source tree's lpemu/ lacks lpemu.kernels (it is installed from kernels/)
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "sharded == unsharded" in done.stdout
