@@ -231,6 +231,7 @@ def make_amax_blocks(element):
         n = x.shape[1]
         nb_ = scales.shape[1]
         k = bp.k
+        xf, vf, cf = x.reshape(-1), vals.reshape(-1), codes.reshape(-1)
         elem_max = np.float32(bp.elem_max)
         for g in range(g0, g1):
             row = g // nb_
@@ -252,12 +253,22 @@ def make_amax_blocks(element):
             r = ftz(s_enc / su) if su != np.float32(0.0) else np.float32(0.0)
             nan = bad and bp.nonfinite_nan
             scales[row, q] = ps.nan_code if nan else scode
-            for j in range(j0, j1):
-                qv, c = element(np.int64(x[row, j]), r, row * n + j, pe, fe, p, bp, key0, key1)
-                if want_vals:
-                    vals[row, j] = p.qnan_c if nan else _b32(ftz(ftz(qv * sd) / s_enc))
-                else:
-                    codes[row, j] = 0 if nan else c
+            # flat indices, one loop per output and NaN blocks apart: the form LLVM vectorises
+            i0, i1 = row * n + j0, row * n + j1
+            if nan:
+                for i in range(i0, i1):
+                    if want_vals:
+                        vf[i] = p.qnan_c
+                    else:
+                        cf[i] = 0
+            elif want_vals:
+                for i in range(i0, i1):
+                    qv, c = element(np.int64(xf[i]), r, i, pe, fe, p, bp, key0, key1)
+                    vf[i] = _b32(ftz(ftz(qv * sd) / s_enc))
+            else:
+                for i in range(i0, i1):
+                    qv, c = element(np.int64(xf[i]), r, i, pe, fe, p, bp, key0, key1)
+                    cf[i] = c
 
     return amax_blocks
 
@@ -288,16 +299,18 @@ def amax_loop(fixed: bool, const_flags=None, const_scale_flags=None):
     """The compiled float-scale (NVFP4) block loop (``const_flags``, ``const_scale_flags``: the
     element and scale flags as compile-time constants, as for :func:`pow2_loop`)."""
     blocks = make_amax_blocks(amax_fixed_element if fixed else amax_float_element)
+    # error_model="numpy": no zero-divisor checks (every divisor is non-zero here), which lets
+    # LLVM vectorise the float32 dequantization: 4x faster on 4096x4096 NVFP4
     const = None if const_flags is None else Flags(*const_flags)
     const_scale = None if const_scale_flags is None else Flags(*const_scale_flags)
 
     if const is None:
-        @nb.njit(nogil=True)
+        @nb.njit(nogil=True, error_model="numpy")
         def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
             key0, key1 = sr_keys(seed_lo, seed_hi)
             blocks(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, key0, key1, want_vals)
     else:
-        @nb.njit(nogil=True)
+        @nb.njit(nogil=True, error_model="numpy")
         def loop(x, vals, codes, scales, g0, g1, s_enc, pe, fe, p, ps, fs, bp, seed_lo, seed_hi, want_vals):
             key0, key1 = sr_keys(seed_lo, seed_hi)
             blocks(x, vals, codes, scales, g0, g1, s_enc, pe, const, p, ps, const_scale, bp, key0, key1, want_vals)
