@@ -1,7 +1,8 @@
 """Block quantization speed: MXFP4, MXFP8 and NVFP4 of a 4096x4096 float32 matrix.
 
 Prints a rich table of the time per call and the ratio to lpemu's elementwise E2M1
-``lpemu.quantize`` of the same matrix (the target: block formats within 4x of it), with a
+``lpemu.quantize`` of the same matrix, on numpy and on the same backend (the target: block
+formats within 4x of it), with a
 plain ``np.copy`` and gfloat's block quantization (a 64-row slice, scaled up) for reference.
 Run: ``python benchmarks/bench_block.py``.
 """
@@ -30,10 +31,13 @@ def main() -> None:
     base = best_time(lambda: lpemu.quantize(x, "e2m1"), 5)
     rows.append(("np.copy", best_time(lambda: np.copy(x), 5)))
     rows.append(("lpemu.quantize e2m1 (numpy)", base))
+    qj = jax.jit(lambda v: lpemu.quantize(v, "e2m1"))
+    base_jax = best_time(lambda: qj(xj).block_until_ready(), 5)
+    rows.append(("lpemu.quantize e2m1 (jax jit)", base_jax))
     for fmt in (B.MXFP4, B.MXFP8_E4M3, B.NVFP4):
         rows.append((f"{fmt.name} numba", best_time(lambda f=fmt: B.quantize(x, f), 3)))
         fj = jax.jit(lambda v, f=fmt: B.quantize(v, f))
-        rows.append((f"{fmt.name} jax jit", best_time(lambda f=fj: f(xj), 3)))
+        rows.append((f"{fmt.name} jax jit", best_time(lambda f=fj: f(xj).block_until_ready(), 3)))
     try:
         import gfloat
         from gfloat.formats import format_info_mxfp4_e2m1
@@ -55,9 +59,11 @@ def main() -> None:
     t.add_column("implementation")
     t.add_column("ms", justify="right")
     t.add_column("M elem/s", justify="right")
-    t.add_column("x elementwise e2m1", justify="right")
+    t.add_column("x elementwise e2m1 (numpy)", justify="right")
+    t.add_column("x same backend's e2m1", justify="right")
     for name, sec in rows:
-        t.add_row(name, f"{sec * 1e3:.1f}", f"{n * n / sec / 1e6:.0f}", f"{sec / base:.2f}")
+        own = base_jax if "jax" in name else base
+        t.add_row(name, f"{sec * 1e3:.1f}", f"{n * n / sec / 1e6:.0f}", f"{sec / base:.2f}", f"{sec / own:.2f}")
     Console().print(t)
 
 
