@@ -72,7 +72,7 @@ __all__ = [
 # lpemu.numpy (the drop-in jax.numpy) is a submodule: `import lpemu.numpy as lnp`; it is not
 # imported here, so the name `lpemu.numpy` exists only once a user asks for it.
 _LAZY = {"LPArray": "lpemu.jax", "emulate": "lpemu.jax", "ste": "lpemu.jax", "Policy": "lpemu.jax",
-         "study": "lpemu._study"}
+         "IntegerMatmul": "lpemu.jax", "study": "lpemu._study"}
 
 
 def __getattr__(name: str) -> Any:

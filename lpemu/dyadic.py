@@ -128,12 +128,16 @@ def quantize_multiplier(real_multiplier: float | Any, rounding: str | DyadicRoun
       rounds identically. HAWQ's exponent is ``e = 31 - shift``.
 
     Args:
-        real_multiplier: a finite float >= 0, or an array of them (per-channel multipliers).
+        real_multiplier: a finite float >= 0, or an array of them (per-channel multipliers). A
+            traced JAX float array (under ``jit``, e.g. scales computed from the data) is
+            converted by the same rule with ``jnp.frexp``, giving the bits the concrete value
+            gives; its values cannot be checked there (negative or NaN ones give meaningless
+            results).
         rounding: ``"double"``, ``"single"`` or ``"hawq"`` (:class:`DyadicRounding`).
 
     Returns:
         ``(multiplier, shift)`` as Python ints for a scalar, as int32 arrays of the input's
-        shape for an array.
+        shape for an array (JAX arrays for a traced input).
 
     Raises:
         InvalidArgumentError: a negative, infinite or NaN multiplier, or a bad rounding.
@@ -150,9 +154,11 @@ def quantize_multiplier(real_multiplier: float | Any, rounding: str | DyadicRoun
     """
     mode = dyadic_rounding(rounding)
     v = concrete(real_multiplier)
+    if v is None and np.dtype(real_multiplier.dtype).kind == "f":
+        return _quantize_traced(real_multiplier, mode)
     if v is None or v.dtype.kind not in "iuf":
-        raise InvalidArgumentError(f"quantize_multiplier: real_multiplier must be a concrete float or float array, "
-                                   f"got {real_multiplier!r}")
+        raise InvalidArgumentError(f"quantize_multiplier: real_multiplier must be a float or float array (traced: "
+                                   f"floating point), got {real_multiplier!r}")
     v = v.astype(np.float64)
     if v.size and not (np.isfinite(v).all() and (v >= 0).all()):
         bad = v[~(np.isfinite(v) & (v >= 0))][0]
@@ -163,6 +169,40 @@ def quantize_multiplier(real_multiplier: float | Any, rounding: str | DyadicRoun
     m = np.array([p[0] for p in pairs], np.int64).reshape(v.shape).astype(np.int32)
     s = np.array([p[1] for p in pairs], np.int64).reshape(v.shape).astype(np.int32)
     return m, s
+
+
+def _quantize_traced(d: Any, mode: DyadicRounding) -> tuple[Any, Any]:
+    """:func:`_quantize_one` elementwise on a traced JAX float32/float64 array, from its bit
+    fields (exact for subnormals too, which XLA's floating-point ``frexp`` flushes)."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    wide = jnp.dtype(d.dtype) == jnp.float64
+    if not wide:
+        d = d.astype(jnp.float32)
+    utype, man_bits, width, bias = (jnp.uint64, 52, 64, 1023) if wide else (jnp.uint32, 23, 32, 127)
+    bits = lax.bitcast_convert_type(d, utype)
+    exp = (bits >> man_bits).astype(jnp.int32) & ((1 << (width - 1 - man_bits)) - 1)  # values are >= 0
+    man = bits & utype((1 << man_bits) - 1)
+    normal = exp != 0
+    sig = jnp.where(normal, man | utype(1 << man_bits), man)  # d = sig * 2^(e - bias - man_bits)
+    length = width - lax.clz(sig).astype(jnp.int32)  # bit length; 0 for d == 0
+    shift = length + jnp.where(normal, exp, 1) - (bias + man_bits)
+    up = jnp.clip(31 - length, 0, width - 1).astype(utype)
+    down = jnp.clip(length - 31, 0, width - 1).astype(utype)
+    half = jnp.where(length > 31, utype(1) << jnp.maximum(down, 1) - 1, 0).astype(utype)
+    q_fixed = jnp.where(length > 31, (sig + half) >> down, sig << up)  # q * 2^31, ties up
+    carry = q_fixed == utype(1 << 31)
+    q_fixed = jnp.where(carry, utype(1 << 30), q_fixed).astype(jnp.int32)
+    shift = jnp.where(carry, shift + 1, shift)
+    zero = length == 0
+    if mode is not DyadicRounding.HAWQ:
+        zero = zero | (shift < -31)
+    q_fixed, shift = jnp.where(zero, 0, q_fixed), jnp.where(zero, 0, shift)
+    if mode is DyadicRounding.SINGLE:
+        big = shift > 30
+        q_fixed, shift = jnp.where(big, MULTIPLIER_MAX, q_fixed), jnp.where(big, 30, shift)
+    return q_fixed.astype(jnp.int32), shift.astype(jnp.int32)
 
 
 # ---- gemmlowp primitives ------------------------------------------------------------------------

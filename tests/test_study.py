@@ -119,3 +119,25 @@ def test_cli_study_json_equals_the_report(tmp_path, monkeypatch, capsys):
     assert [r["config"] for r in printed["rows"]] == ["fp32-reference", "bf16"]
     assert main(["study", "--configs", "fp7", "--out", str(out)]) == 2
     assert "unknown configuration 'fp7'" in capsys.readouterr().err
+
+
+def test_integer_only_mlp_hands_integers_on(tmp_path, monkeypatch):
+    """int8_dyadic on the MLP: calibrated scales, so each layer's activations are integers times
+    the next layer's input scale; accuracy stays close to float32."""
+    monkeypatch.setenv("LPEMU_CACHE", str(tmp_path))
+    result = lpemu.study(configs=["int8_dyadic"], steps=20, samples=48, out_dir=tmp_path / "r", progress=False)
+    row = result.row("int8_dyadic")
+    assert abs(row.accuracy - result.rows[0].accuracy) <= 2 / 48
+    assert all(30 < row.snr_db[layer] < 60 for layer in result.layers)
+    from lpemu._study._integer import LAYERS, int8_mlp
+    from lpemu._study._models import train
+
+    x_train, y_train, x_test, _ = load_digits(0)
+    params = train(MODELS["mlp"], x_train, y_train, steps=20, seed=0)
+    _, acts = int8_mlp(params)(params, x_test[:48])
+    _, ref = MODELS["mlp"].apply(params, x_test[:48])
+    for name in LAYERS[:-1]:
+        scale = np.float32(np.abs(np.asarray(ref[name])).max()) / np.float32(127)
+        q = np.asarray(acts[name]) / scale  # float32 q * scale / scale: q within rounding
+        assert np.abs(q - np.rint(q)).max() < 1e-4
+        assert 0 <= q.min() and q.max() <= 127 and len(np.unique(np.rint(q))) > 20

@@ -1,9 +1,9 @@
 """The configurations a study can evaluate, by name.
 
 * Every :data:`lpemu.jax.POLICIES` preset (fp32, bf16, fp16, fp8_e4m3, fp8_e5m2, h100_fp8,
-  mxfp8, mxfp4, nvfp4, int8, lmul): the model run through :func:`lpemu.emulate`.
-* ``int8_dyadic``: the MLP as an integer-only pipeline (int8 weights and activations, int32
-  accumulation, dyadic requantization; :mod:`lpemu.integer`).
+  mxfp8, mxfp4, nvfp4, int8, lmul, int8_dyadic): the model run through :func:`lpemu.emulate`.
+  ``int8_dyadic`` on the MLP uses scales calibrated on the evaluated inputs, so its layers pass
+  integers on (``lpemu._study._integer``); on other models the preset's dynamic scales.
 * ``hw_fp16``: the MLP's dense layers on this CPU's AVX512-FP16 unit (fp16 operands, a chain of
   fp16 fused multiply-adds from the bias); ``hw_bf16``: on its AVX512-BF16 unit (``vcvtneps2bf16``
   operands, ``vdpbf16ps`` into float32). Each also runs lpemu's reproduction of the unit and
@@ -39,13 +39,14 @@ def _policy_descriptions() -> dict[str, str]:
         "nvfp4": "matmul operands NVFP4 (block 16, E4M3 scales), bf16 elsewhere",
         "int8": "matmul operands int8 with a power-of-two scale per tensor, bf16 elsewhere",
         "lmul": "bf16 operands multiplied by L-Mul, fp32 sequential sums, bf16 elsewhere",
+        "int8_dyadic": "integer-only dense layers: int8 weights/activations, int32 sums and bias, dyadic "
+                       "requantization (MLP: calibrated scales, integers between layers; others: dynamic scales)",
     }
 
 
 def _descriptions() -> dict[str, str]:
     d = _policy_descriptions()
     d.update({
-        "int8_dyadic": "integer-only MLP: int8 weights/activations, int32 sums, dyadic requantization",
         "hw_fp16": "dense layers on this CPU's AVX512-FP16 unit (fp16 FMA chain)",
         "hw_bf16": "dense layers on this CPU's AVX512-BF16 unit (vdpbf16ps into fp32)",
     })
@@ -63,14 +64,12 @@ def build(name: str, model: str | None, apply: Evaluator, params: Any) -> tuple[
 
     if isinstance(name, Policy):
         return jax.jit(emulate(apply, name)), ""
-    if name in POLICIES:
-        return jax.jit(emulate(apply, POLICIES[name])), ""
-    if name == "int8_dyadic":
-        if model != "mlp":
-            return None, "integer-only pipeline is built for the MLP only"
+    if name == "int8_dyadic" and model == "mlp":  # calibrated static scales: integers from layer to layer
         from ._integer import int8_mlp
 
         return int8_mlp(params), ""
+    if name in POLICIES:
+        return jax.jit(emulate(apply, POLICIES[name])), ""
     if name in ("hw_fp16", "hw_bf16"):
         if model != "mlp":
             return None, "hardware units run the MLP's dense layers only"

@@ -1,56 +1,45 @@
-"""The study's MLP as an integer-only pipeline (lpemu.integer, lpemu.dyadic).
+"""The study's MLP as an integer-only pipeline: :func:`lpemu.emulate` with an integer-only
+policy (:class:`lpemu.jax.IntegerMatmul`) whose scales are calibrated.
 
 Post-training quantization, symmetric: int8 activations with one scale per tensor and int8
 weights with one scale per output channel (max |.| / 127), int32 biases at scale S_x S_w, int32
 accumulation, and dyadic requantization (TFLite double rounding) to the next layer's int8 scale;
-ReLU is ``max(y, 0)`` on the integers. The activation scales are calibrated on the evaluated
-inputs with the float32 model (their max |.|).
+ReLU then acts on the integers. The activation scales are calibrated on the evaluated inputs
+with the float32 model (their max |.|); each layer's output scale is the next layer's input
+scale, so the layers hand integers on (the first layer's input quantization is the only
+floating-point step).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import jax
 import numpy as np
 
-__all__ = ["int8_mlp"]
+__all__ = ["int8_mlp", "LAYERS"]
 
-_LAYERS = ("dense1", "dense2", "logits")
-
-
-def _scale(v: np.ndarray, axis=None) -> np.ndarray:
-    s = np.max(np.abs(v), axis=axis) / 127.0
-    return np.where(s > 0, s, 1.0)
+#: The MLP's dense layers (their ``jax.named_scope`` names), in order.
+LAYERS = ("dense1", "dense2", "logits")
 
 
-def _q8(v: np.ndarray, s) -> np.ndarray:
-    return np.clip(np.rint(v / s), -127, 127).astype(np.int8)
+def _scale(v: Any) -> float:
+    s = np.float32(np.max(np.abs(np.asarray(v, np.float32)))) / np.float32(127)
+    return float(s) if s > 0 else 1.0
 
 
 def int8_mlp(params: Any):
     """The evaluator ``(params, x) -> (logits, activations)`` of the integer-only MLP."""
-    from ..dyadic import quantize_multiplier
-    from ..integer import int_dense
+    from ..jax import IntegerMatmul, Policy, emulate
     from ._models import MODELS
 
+    apply = MODELS["mlp"].apply
+
     def evaluate(p: Any, x: Any):
-        x = np.asarray(x, np.float32)
-        _, ref = MODELS["mlp"].apply(p, x)
-        s_x = float(_scale(x))
-        h = _q8(x, s_x)
-        acts = {}
-        for name in _LAYERS:
-            w = np.asarray(p[name]["w"], np.float64)
-            b = np.asarray(p[name]["b"], np.float64)
-            s_w = _scale(w, axis=0)
-            s_y = float(_scale(np.asarray(ref[name], np.float64)))
-            bias = np.rint(b / (s_x * s_w)).astype(np.int32)
-            m, sh = quantize_multiplier(s_x * s_w / s_y)
-            y = int_dense(h, _q8(w, s_w), bias, m, sh)
-            if name != "logits":
-                y = np.maximum(y, 0).astype(np.int8)
-            acts[name] = (y.astype(np.float64) * s_y).astype(np.float32)
-            h, s_x = y, s_y
-        return acts["logits"], acts
+        _, ref = apply(p, x)
+        scales = [_scale(x)] + [_scale(ref[name]) for name in LAYERS]
+        rules = {name: Policy(integer=IntegerMatmul(x_scale=scales[i], out_scale=scales[i + 1]))
+                 for i, name in enumerate(LAYERS)}
+        return jax.jit(emulate(apply, Policy(integer=IntegerMatmul(), rules=rules)))(p, x)
 
     return evaluate

@@ -3,6 +3,7 @@ straight-through gradients (and, built on them, the tensor wrapper and :mod:`lpe
 
 from ._array import LPArray as LPArray
 from ._emulate import emulate as emulate
+from ._integer import IntegerMatmul as IntegerMatmul
 from ._namespace import NotEmulatedError as NotEmulatedError
 from ._policy import KINDS as KINDS
 from ._policy import POLICIES as POLICIES
@@ -14,4 +15,4 @@ from ._rules import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from ._ste import ste as ste
 
 __all__ = ["Policy", "POLICIES", "KINDS", "current_policy", "use_policy", "emulate", "ste", "RULES",
-           "UnsupportedPrimitiveError", "LPArray", "NotEmulatedError"]
+           "UnsupportedPrimitiveError", "LPArray", "NotEmulatedError", "IntegerMatmul"]

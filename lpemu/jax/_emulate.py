@@ -20,7 +20,7 @@ from jax.extend.core import Literal
 from .._modes import rounding_mode
 from ..errors import InvalidArgumentError
 from ._policy import POLICIES, Policy
-from ._rules import RULES, UnsupportedPrimitiveError, bind
+from ._rules import RULES, UnsupportedPrimitiveError, bind, channel_axis
 
 __all__ = ["emulate"]
 
@@ -43,7 +43,11 @@ def emulate(fn: Callable[..., Any], policy: Policy | str) -> Callable[..., Any]:
     * structural primitives (reshape, transpose, broadcast, slice, gather, concatenate, select,
       conversions, comparisons) and integer operations are exact and run as they are;
     * jit, custom_jvp, custom_vjp, scan, while, cond and checkpoint are entered: their inner
-      equations are emulated.
+      equations are emulated;
+    * with an integer-only policy (``Policy(integer=...)``, the ``int8_dyadic`` preset), a
+      dot_general or convolution followed directly by the add of a per-channel vector (the
+      layer's bias: Flax's ``Dense``/``Conv``, Equinox's ``Linear``) runs as one layer: the bias
+      is added to the int32 accumulator before requantization (:class:`~lpemu.jax.IntegerMatmul`).
 
     Each equation's policy is ``policy.resolve(scope, kind)``: ``scope`` is the name of its
     ``jax.named_scope`` / Flax Linen module path ("MLP/fc1"), relative to ``fn``, matched by the
@@ -122,6 +126,37 @@ def _scope(eqn: Any) -> tuple[str, ...]:
     return tuple(e.name for e in eqn.source_info.name_stack.stack if type(e).__name__ == "Scope")
 
 
+class _Pending:
+    """The result of an integer-only product that a bias add may follow, computed when needed:
+    ``compute(bias)`` for the fused layer, ``compute(None)`` (cached) for any other reader."""
+
+    __slots__ = ("compute", "axis", "key", "value")
+
+    def __init__(self, compute: Callable[[Any], Any], axis: int, key: tuple | None) -> None:
+        self.compute, self.axis, self.key, self.value = compute, axis, key, None
+
+    def get(self) -> Any:
+        if self.value is None:
+            self.value = self.compute(None)
+        return self.value
+
+
+def _bias_of(eqn: Any, env: dict) -> tuple[_Pending, Any] | None:
+    """(pending product, bias variable) if ``eqn`` adds a per-channel vector to a pending product."""
+    if eqn.primitive.name not in ("add", "add_any"):
+        return None
+    out = eqn.outvars[0].aval.shape
+    for i in (0, 1):
+        v, other = eqn.invars[i], eqn.invars[1 - i]
+        pending = None if isinstance(v, Literal) else env.get(v)
+        if not isinstance(pending, _Pending) or v.aval.shape != out or not _is_float(other.aval):
+            continue
+        shape = other.aval.shape
+        if len(shape) == len(out) and all(n == (out[d] if d == pending.axis else 1) for d, n in enumerate(shape)):
+            return pending, other
+    return None
+
+
 class _Interpreter:
     """Evaluates jaxprs with every equation mapped through :data:`RULES` under one policy."""
 
@@ -136,11 +171,21 @@ class _Interpreter:
         rounded: dict[Any, tuple] = {}  # variables known to hold values of (format, overflow)
 
         def read(v: Any) -> Any:
-            return v.val if isinstance(v, Literal) else env[v]
+            if isinstance(v, Literal):
+                return v.val
+            x = env[v]
+            return x.get() if isinstance(x, _Pending) else x
 
         env.update(zip(jaxpr.constvars, consts))
         env.update(zip(jaxpr.invars, args))
         for eqn in jaxpr.eqns:
+            layer = _bias_of(eqn, env)
+            if layer is not None:  # an integer-only layer: its bias joins the int32 accumulator
+                pending, bias = layer
+                env[eqn.outvars[0]] = pending.compute(read(bias))
+                if pending.key is not None:
+                    rounded[eqn.outvars[0]] = pending.key
+                continue
             keys = [None if isinstance(v, Literal) else rounded.get(v) for v in eqn.invars]
             outs, key = self.equation(eqn, [read(v) for v in eqn.invars], keys, scope + _scope(eqn))
             env.update(zip(eqn.outvars, outs))
@@ -176,6 +221,14 @@ class _Interpreter:
         if policy is None or not policy.emulates(rule.kind):
             return bind(eqn, operands), None
         policy = self._seeded(policy)
+        if rule.kind == "matmul" and policy.integer is not None:
+            key = None if policy.format is None else (policy.format, policy.overflow)
+            axis = channel_axis(eqn, policy.integer.weight_operand)
+
+            def compute(bias: Any) -> Any:
+                return rule.fn(policy, eqn, *operands, bias=bias)[0]
+
+            return [compute(None) if axis is None else _Pending(compute, axis, key)], key
         if policy.format is None:
             return rule.fn(policy, eqn, *operands), None
         key = (policy.format, policy.overflow)

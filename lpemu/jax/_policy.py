@@ -38,6 +38,7 @@ from .._tensor_cores import TensorCore, tensor_core
 from ..errors import InvalidArgumentError, check_int
 from ..formats import FP32, lookup
 from . import _products
+from ._integer import IntegerMatmul, integer_product
 from ._hardware import arith_container, extent, fp32_is_exact, hardware_arith, sequential_fp32
 from ._ste import ste
 
@@ -157,6 +158,10 @@ class Policy:
     #: values of ``format`` already (as :func:`lpemu.emulate` knows of values it rounded itself),
     #: which saves the work. Matmul operands are always rounded into their formats.
     operands: str = "quantize"
+    #: Run matmul/dot_general/conv as an integer-only layer (:class:`IntegerMatmul`: int8
+    #: operands, int32 accumulator and bias, dyadic requantization) instead of the float
+    #: product; ``matmul_format``, ``accumulator`` and ``product`` are then not used.
+    integer: IntegerMatmul | None = None
 
     def __post_init__(self) -> None:
         for name in ("format", "matmul_format", "weight_format"):
@@ -188,6 +193,8 @@ class Policy:
             if kind not in KINDS:
                 raise InvalidArgumentError(f"Policy: kinds keys must be one of {', '.join(KINDS)}, got {kind!r}")
         object.__setattr__(self, "kinds", kinds)
+        if self.integer is not None and not isinstance(self.integer, IntegerMatmul):
+            raise InvalidArgumentError(f"Policy: integer must be an IntegerMatmul or None, got {self.integer!r}")
         if self.operands not in ("quantize", "assume"):
             raise InvalidArgumentError(f"Policy: operands must be 'quantize' or 'assume', got {self.operands!r}")
 
@@ -418,7 +425,7 @@ class Policy:
 
     def _emulates_products(self) -> bool:
         a_fmt, b_fmt = self._operand_formats()
-        return not (self.format is None and a_fmt is None and b_fmt is None and self.accumulator is None)
+        return self.integer is not None or not (self.format is None and a_fmt is None and b_fmt is None and self.accumulator is None)
 
     def matmul(self, a: Any, b: Any) -> Any:
         """``a @ b`` for 1-D/2-D a and b: operands rounded into ``matmul_format``/``weight_format``,
@@ -459,12 +466,15 @@ class Policy:
             raise InvalidArgumentError(f"Policy.matmul: contracted sizes differ: a {a.shape}, b {b.shape}")
         a_fmt, b_fmt = self._operand_formats()
         m, k, n = a.shape[:-1], b.shape[0], b.shape[1:]
+        if self.integer is not None:
+            a3, b3 = a.reshape(1, math.prod(m), k), b.reshape(1, k, math.prod(n))
+            return self._round(self._integer(a3, b3, None).reshape(*m, *n))
         a3 = _round_operand(a.reshape(1, math.prod(m), k), a_fmt, axis=-1, overflow=self.overflow)
         b3 = _round_operand(b.reshape(1, k, math.prod(n)), b_fmt, axis=-2, overflow=self.overflow)
         return self._round(self._product(a3, b3, a_fmt, b_fmt).reshape(*m, *n))
 
     def dot_general(self, a: Any, b: Any, dimension_numbers: Any, precision: Any = None,
-                    preferred_element_type: Any = None) -> Any:
+                    preferred_element_type: Any = None, bias: Any = None) -> Any:
         """:func:`jax.lax.dot_general` emulated as :meth:`matmul` emulates a matrix product.
 
         With ``accumulator=None`` and element (not block) formats, the rounded operands go to
@@ -479,12 +489,17 @@ class Policy:
             dimension_numbers: ``((a_contracting, b_contracting), (a_batch, b_batch))``.
             precision, preferred_element_type: as for :func:`jax.lax.dot_general` (precision
                 matters only where nothing is emulated).
+            bias: None, or a vector added along the weights' output channels (the free axis of
+                the weight operand, which must have exactly one): with ``integer`` added to the
+                int32 accumulator (:class:`IntegerMatmul`), otherwise by :meth:`binary` after
+                the rounded product.
 
         Returns:
             The result, shaped (batch, a free, b free) as ``lax.dot_general``'s.
 
         Raises:
-            InvalidArgumentError: malformed ``dimension_numbers``.
+            InvalidArgumentError: malformed ``dimension_numbers``; a bias whose length is not
+                the weights' one free dimension.
 
         Examples:
             >>> import jax.numpy as jnp
@@ -500,9 +515,38 @@ class Policy:
         def like(x: Any, y: Any) -> Any:
             return lax.dot_general(x, y, dn, precision=precision, preferred_element_type=preferred_element_type)
 
+        out_type = jax.eval_shape(like, a, b)
+        if bias is not None:
+            w = self.integer.weight_operand if self.integer is not None else 1
+            axis = _products.dot_channel_axis(dn, (a.ndim, b.ndim), w)
+            if axis is None:
+                raise InvalidArgumentError(f"Policy.dot_general: a bias needs the weight operand ({w}) to have "
+                                           "exactly one free dimension")
+            vec, full = _bias_vector("Policy.dot_general", bias, out_type.shape, axis)
         if not (_is_float(a) or _is_float(b)) or not self._emulates_products():
-            return like(a, b)
-        return ste(functools.partial(self._dot_general, dn=dn, out_type=like(a, b).dtype), like=like)(a, b)
+            return like(a, b) if bias is None else self.binary("add", like(a, b), full)
+        if self.integer is None:
+            out = ste(functools.partial(self._dot_general, dn=dn, out_type=out_type.dtype), like=like)(a, b)
+            return out if bias is None else self.binary("add", out, full)
+        integer = functools.partial(self._integer_dot_general, dn=dn, out_type=out_type.dtype)
+        if bias is None:
+            return ste(integer, like=like)(a, b)
+        shape = full.shape
+        return ste(integer, like=lambda x, y, v: like(x, y) + v.reshape(shape))(a, b, vec)
+
+    def _integer_dot_general(self, a: Any, b: Any, bias: Any = None, *, dn: Any, out_type: Any) -> Any:
+        a3, b3, shape = _products.canonical_dot(a, b, dn)
+        if self.integer.weight_operand == 1:
+            out = self._integer(a3, b3, bias)
+        else:  # the weights' rows are the channels: (W @ X)^T = X^T @ W^T
+            out = self._integer(b3.transpose(0, 2, 1), a3.transpose(0, 2, 1), bias).transpose(0, 2, 1)
+        return self._round(_products.from_canonical(out, shape)).astype(out_type)
+
+    def _integer(self, act: Any, wgt: Any, bias: Any) -> Any:
+        """:func:`integer_product` of (B, R, K) and (B, K, C), a bias vector (C,) broadcast over B."""
+        if bias is not None:
+            bias = jnp.broadcast_to(jnp.reshape(bias, (-1, wgt.shape[2])), (wgt.shape[0], wgt.shape[2]))
+        return integer_product(self.integer, act, wgt, bias)
 
     def _dot_general(self, a: Any, b: Any, dn: Any, out_type: Any) -> Any:
         a_fmt, b_fmt = self._operand_formats()
@@ -519,7 +563,7 @@ class Policy:
     def conv(self, lhs: Any, rhs: Any, window_strides: Sequence[int], padding: Any,
              lhs_dilation: Sequence[int] | None = None, rhs_dilation: Sequence[int] | None = None,
              dimension_numbers: Any = None, feature_group_count: int = 1, batch_group_count: int = 1,
-             precision: Any = None, preferred_element_type: Any = None) -> Any:
+             precision: Any = None, preferred_element_type: Any = None, bias: Any = None) -> Any:
         """:func:`jax.lax.conv_general_dilated` emulated as :meth:`dot_general` is.
 
         With ``accumulator=None`` and element formats: XLA's float32 convolution of the rounded
@@ -531,6 +575,7 @@ class Policy:
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                 feature_group_count, batch_group_count, precision, preferred_element_type: as
                 for :func:`jax.lax.conv_general_dilated` (padding: a string or (low, high) pairs).
+            bias: None or a vector over the output features, as in :meth:`dot_general`.
 
         Returns:
             The convolution, in the layout ``dimension_numbers`` gives.
@@ -566,14 +611,23 @@ class Policy:
         def like(x: Any, y: Any) -> Any:
             return conv(x, y, precision=precision, preferred_element_type=preferred_element_type)
 
+        out_type = jax.eval_shape(like, lhs, rhs)
+        if bias is not None:
+            vec, full = _bias_vector("Policy.conv", bias, out_type.shape, dn.out_spec[1])
         if not (_is_float(lhs) or _is_float(rhs)) or not self._emulates_products():
-            return like(lhs, rhs)
+            return like(lhs, rhs) if bias is None else self.binary("add", like(lhs, rhs), full)
         args = (window_strides, padding, lhs_dilation, rhs_dilation, dn, feature_group_count, batch_group_count)
-        return ste(functools.partial(self._conv, conv, args, like(lhs, rhs).dtype), like=like)(lhs, rhs)
+        run = functools.partial(self._conv, conv, args, out_type.dtype)
+        if bias is None:
+            return ste(run, like=like)(lhs, rhs)
+        if self.integer is None:
+            return self.binary("add", ste(run, like=like)(lhs, rhs), full)
+        shape = full.shape
+        return ste(run, like=lambda x, y, v: like(x, y) + v.reshape(shape))(lhs, rhs, vec)
 
-    def _conv(self, conv: Callable[..., Any], args: tuple, out_type: Any, lhs: Any, rhs: Any) -> Any:
+    def _conv(self, conv: Callable[..., Any], args: tuple, out_type: Any, lhs: Any, rhs: Any, bias: Any = None) -> Any:
         a_fmt, b_fmt = self._operand_formats()
-        if self.accumulator is None and not (_is_block(a_fmt) or _is_block(b_fmt)):
+        if self.integer is None and self.accumulator is None and not (_is_block(a_fmt) or _is_block(b_fmt)):
             lhs = _round_operand(lhs, a_fmt, axis=-1, overflow=self.overflow)
             rhs = _round_operand(rhs, b_fmt, axis=-1, overflow=self.overflow)
             return self._round(conv(lhs, rhs, precision=_HIGHEST, preferred_element_type=out_type))
@@ -582,6 +636,8 @@ class Policy:
             raise InvalidArgumentError(f"Policy.conv: batch_group_count must be 1 with a modelled accumulator or "
                                        f"block formats, got {batch_groups}")
         pats, kern, shape = _products.im2col(lhs, rhs, strides, padding, lhs_dil, rhs_dil, dn, groups)
+        if self.integer is not None:
+            return self._round(_products.col2out(self._integer(pats, kern, bias), shape, dn.out_spec)).astype(out_type)
         pats = _round_operand(pats, a_fmt, axis=-1, overflow=self.overflow)
         kern = _round_operand(kern, b_fmt, axis=-2, overflow=self.overflow)
         out = _products.col2out(self._product(pats, kern, a_fmt, b_fmt), shape, dn.out_spec)
@@ -668,6 +724,17 @@ def _dimension_numbers(dn: Any) -> tuple:
                                    f"(lhs_batch, rhs_batch)), got {dn!r}") from None
 
 
+def _bias_vector(op: str, bias: Any, out_shape: tuple[int, ...], axis: int) -> tuple[Any, Any]:
+    """A bias as a vector (C,) and as an array broadcasting along result axis ``axis``."""
+    bias = jnp.asarray(bias)
+    c = out_shape[axis]
+    if bias.size != c or sum(n != 1 for n in bias.shape) > 1:
+        raise InvalidArgumentError(f"{op}: bias must be a vector of the {c} output channels (axis {axis} of the "
+                                   f"result), got shape {bias.shape}")
+    vec = bias.reshape(c)
+    return vec, vec.reshape(tuple(c if i == axis else 1 for i in range(len(out_shape))))
+
+
 def _is_float(x: Any) -> bool:
     return jnp.issubdtype(jnp.result_type(x), jnp.floating)
 
@@ -713,6 +780,7 @@ def _presets() -> dict[str, Policy]:
         "nvfp4": Policy(**low, matmul_format="nvfp4"),
         "int8": Policy(**low, matmul_format=dynamic_fixed_point(8)),
         "lmul": Policy(**low, matmul_format="bf16", product="lmul", accumulator="fp32"),
+        "int8_dyadic": Policy(integer=IntegerMatmul()),
     }
 
 
@@ -730,8 +798,13 @@ def _presets() -> dict[str, Policy]:
 #:   (dynamic fixed point, :func:`lpemu.block.dynamic_fixed_point`); their float32 products and
 #:   sums are exact in any order up to 1032 terms. bf16 elsewhere.
 #: * ``lmul``: bf16 operands multiplied by L-Mul (:mod:`lpemu.lmul`), sequential fp32 sums.
+#: * ``int8_dyadic``: integer-only dense and convolutional layers (:class:`IntegerMatmul`):
+#:   int8 operands with dynamic per-tensor activation and per-channel weight scales, int32
+#:   accumulation with the layer's bias, dyadic requantization to int8 (TFLite rounding);
+#:   everything else in float32.
 POLICIES: dict[str, Policy] = _presets()
-_PRESET_ALIASES = {"fp8": "fp8_e4m3", "e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2", "h100": "h100_fp8", "dfp8": "int8"}
+_PRESET_ALIASES = {"fp8": "fp8_e4m3", "e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2", "h100": "h100_fp8", "dfp8": "int8",
+                   "integer": "int8_dyadic"}
 
 
 _CURRENT: contextvars.ContextVar[Policy | None] = contextvars.ContextVar("lpemu_policy", default=None)

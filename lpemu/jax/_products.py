@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["canonical_dot", "from_canonical", "windows", "im2col", "col2out"]
+__all__ = ["canonical_dot", "from_canonical", "dot_channel_axis", "windows", "im2col", "col2out"]
 
 
 def canonical_dot(a: Any, b: Any, dimension_numbers: Any) -> tuple[Any, Any, tuple[int, ...]]:
@@ -41,6 +41,17 @@ def canonical_dot(a: Any, b: Any, dimension_numbers: Any) -> tuple[Any, Any, tup
 def from_canonical(out: Any, shape: Sequence[int]) -> Any:
     """The (B, M, N) product back in dot_general's (batch, a free, b free) shape."""
     return out.reshape(tuple(shape))
+
+
+def dot_channel_axis(dimension_numbers: Any, ndims: tuple[int, int], weights: int) -> int | None:
+    """The dot_general result axis of operand ``weights``' (0 or 1) one free dimension, or None
+    if that operand has no or several free dimensions."""
+    (lc, rc), (lb, rb) = dimension_numbers
+    contract, batch = tuple((lc, rc)[weights]), tuple((lb, rb)[weights])
+    free = [d for d in range(ndims[weights]) if d not in contract + batch]
+    if len(free) != 1:
+        return None
+    return len(lb) + ((ndims[0] - len(lc) - len(lb)) if weights == 1 else 0)
 
 
 def windows(x: Any, window: Sequence[int], strides: Sequence[int], padding: Sequence[tuple[int, int]],

@@ -28,7 +28,7 @@ from . import _products
 from ._policy import KINDS, Policy
 from ._ste import ste
 
-__all__ = ["Rule", "RULES", "UnsupportedPrimitiveError", "bind"]
+__all__ = ["Rule", "RULES", "UnsupportedPrimitiveError", "bind", "channel_axis"]
 
 
 class UnsupportedPrimitiveError(LpemuError, NotImplementedError):
@@ -92,16 +92,25 @@ def _reduce_window_sum(p: Policy, eqn: Any, x: Any) -> list:
     return [p.sum(wins, axis=-1)]
 
 
-def _dot_general(p: Policy, eqn: Any, a: Any, b: Any) -> list:
+def _dot_general(p: Policy, eqn: Any, a: Any, b: Any, bias: Any = None) -> list:
     q = eqn.params
-    return [p.dot_general(a, b, q["dimension_numbers"], q["precision"], q["preferred_element_type"])]
+    return [p.dot_general(a, b, q["dimension_numbers"], q["precision"], q["preferred_element_type"], bias=bias)]
 
 
-def _conv(p: Policy, eqn: Any, lhs: Any, rhs: Any) -> list:
+def _conv(p: Policy, eqn: Any, lhs: Any, rhs: Any, bias: Any = None) -> list:
     q = eqn.params
     return [p.conv(lhs, rhs, q["window_strides"], q["padding"], q["lhs_dilation"], q["rhs_dilation"],
                    q["dimension_numbers"], q["feature_group_count"], q["batch_group_count"], q["precision"],
-                   q["preferred_element_type"])]
+                   q["preferred_element_type"], bias=bias)]
+
+
+def channel_axis(eqn: Any, weights: int) -> int | None:
+    """The result axis holding the output channels of a dot_general (the weight operand's one
+    free dimension) or convolution (its output feature axis), or None if there is none."""
+    q = eqn.params
+    if eqn.primitive.name == "conv_general_dilated":
+        return int(q["dimension_numbers"].out_spec[1])
+    return _products.dot_channel_axis(q["dimension_numbers"], tuple(v.aval.ndim for v in eqn.invars), weights)
 
 
 # -- control: interpret the inner jaxprs ---------------------------------------------------------
