@@ -5,7 +5,6 @@ bit for bit (also under jit and vmap), and the argument checks.
 
 from __future__ import annotations
 
-
 from fractions import Fraction
 
 import jax
