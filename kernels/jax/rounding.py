@@ -207,6 +207,53 @@ def _nan_bits(sign, p, f):
     return 0
 
 
+def _fast_nearest_even(p, f) -> bool:
+    """Whether :func:`_nearest_even_small` computes float_element's result: nearest-even into
+    a signed format with zero and subnormals, overflow to infinity or saturating, in a float32
+    container, where the format's smallest half-quantum is a normal float32 (FP8, FP6, FP4,
+    fp16, P3109 8-bit...) or its subnormals are float32's own (bf16, tf32)."""
+    return (p.mc == 23 and f.mode == NEAREST_EVEN and f.signed and f.subn and not f.nozero
+            and f.overflow in (OV_INFINITY, OV_SATURATE) and p.mt < 23
+            and (p.emin - p.mt - 1 >= -126 or p.emin == 1 - p.bias_c))
+
+
+def _nearest_even_small(bits, p, f):
+    """float_element for :func:`_fast_nearest_even` formats, in fewer operations (measured 1.5x):
+
+    * magnitudes of at least 2^emin keep ``mt`` mantissa bits: one integer add and mask, which
+      carries into the exponent by itself;
+    * formats whose smallest normal is float32's (bf16, tf32): the same add and mask, below it
+      too (their subnormals keep float32's subnormal bit layout, cut after ``mt`` bits);
+    * otherwise, below 2^emin the quantum is 2^(emin - mt): ``rint(|x| * 2^(mt - emin)) * 2^(emin - mt)``
+      (scalings by powers of two are exact; ``rint`` rounds half to even). Every operand and
+      result is a normal float32 or zero, and float32 subnormal inputs round to zero whether or
+      not XLA flushes them (they lie below half a quantum). (Not ``(|x| + C) - C``: XLA's
+      simplifier folds that to ``|x|``.)
+    * an infinite input leaves the add unchanged and is caught by the overflow test (for these
+      overflow policies an infinite input and an overflow give the same result).
+    """
+    sign = bits & jnp.asarray(p.sign_bit_c, bits.dtype)
+    a = bits & p.mag_mask_c
+    sc = p.mc - p.mt
+    mask = (1 << sc) - 1
+    odd = 1 if p.mt == 0 else (a >> sc) & 1  # the last kept bit (for mt = 0 the implicit one)
+    normal = (a + (mask >> 1) + odd) & ~mask
+    if p.emin == 1 - p.bias_c:
+        mag = normal
+    else:
+        av = lax.bitcast_convert_type(a, jnp.float32)
+        small = jnp.rint(av * jnp.float32(2.0 ** (p.mt - p.emin))) * jnp.float32(2.0 ** (p.emin - p.mt))
+        mag = jnp.where(a < ((p.emin + p.bias_c) << p.mc), lax.bitcast_convert_type(small, jnp.int32), normal)
+    nan = _nan_bits(sign, p, f)
+    if f.overflow == OV_SATURATE:
+        big = p.max_bits | sign
+    else:
+        big = (p.exp_mask_c | sign) if f.has_inf else nan
+    res = jnp.where(mag == 0, sign if f.negzero else 0, mag | sign)
+    res = jnp.where(mag > p.max_bits, big, res)
+    return jnp.where(a > p.exp_mask_c, nan, res).astype(bits.dtype)
+
+
 def float_element(bits, p, f, key0, key1, rbits=None):
     """Round container bits (int32/int64 array); returns the signed container bits of the results.
 
@@ -216,6 +263,8 @@ def float_element(bits, p, f, key0, key1, rbits=None):
     Each special case overwrites the finite result with one select, in the order of the Numba
     twin's rules: overflow, zero inputs, infinite inputs, NaN (and negative unsigned) inputs.
     """
+    if _fast_nearest_even(p, f):
+        return _nearest_even_small(bits, p, f)
     it = bits.dtype
     neg = bits < 0
     sign = bits & jnp.asarray(p.sign_bit_c, it)
