@@ -176,6 +176,44 @@ def test_hypothesis(values, name, k):
     _check_all(np.array(values, np.float32), fmt)
 
 
+def _block_midpoints(rng, fmt, rows, nb):
+    """(rows, nb * k) values: block j holds 2^e_j times the element format's values, the
+    midpoints between them and their float32 neighbours (ties at every boundary, the scaled
+    subnormal one included), with the block's largest value present so that its scale is 2^e_j."""
+    vals = np.asarray(fmt.element.values(), np.float64)
+    vals = np.unique(np.abs(vals[np.isfinite(vals)]))
+    mids = (vals[1:] + vals[:-1]) / 2
+    pool = np.concatenate([vals, mids]).astype(np.float32)
+    pool = np.concatenate([pool, np.nextafter(pool, np.float32(np.inf)), np.nextafter(pool, np.float32(0))])
+    pool = pool[pool <= vals.max()]
+    k = fmt.block_size
+    x = rng.choice(pool, size=(rows, nb, k)) * rng.choice([-1.0, 1.0], size=(rows, nb, k))
+    x[..., 0] = vals.max()
+    x = x * np.exp2(rng.integers(-100, 100, size=(rows, nb, 1)))
+    x[0, 1] = 0.0  # an all-zero block
+    return x.reshape(rows, nb * k).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "e2m3_flush",
+                                  "e4m3_nosat_elem", "e5m2_elementwise"])
+def test_jax_equals_numba_on_ties(name, rng):
+    """Blocks full of ties at every boundary of the scaled element format (the JAX kernel's
+    nearest-even fast path for the elements), with an all-zero block, a block scaled near 2^-127
+    and a NaN: JAX under jit and vmap equals the Numba kernel."""
+    fmt = FORMATS[name]
+    x = _block_midpoints(rng, fmt, 6, 8)
+    extreme = x.copy()
+    extreme[2, 32:64] *= np.float32(2.0**-120)  # a block with scale near 2^-127
+    nan_block = x.copy()
+    nan_block[3, 5] = np.nan
+    for v in (x, extreme, nan_block):
+        want = _bits(B.quantize(v, fmt))
+        np.testing.assert_array_equal(_bits(np.asarray(jax.jit(lambda a, f=fmt: B.quantize(a, f))(jnp.asarray(v)))),
+                                      want)
+        got = jax.vmap(lambda a, f=fmt: B.quantize(a, f))(jnp.asarray(v))
+        np.testing.assert_array_equal(_bits(np.asarray(got)), want)
+
+
 def test_jit_vmap(rng):
     x = jnp.asarray(_special_input(rng, (4, 3, 64)))
     for fmt in (B.MXFP4, B.NVFP4, B.MXINT8):

@@ -195,7 +195,7 @@ def _toward_zero(mode: int, neg):
     return False
 
 
-def _nan_bits(sign, p, f):
+def nan_bits(sign, p, f):
     """Signed container bits of the result for NaN inputs (docs/semantics.md rule 1); ``sign``
     holds the inputs' sign bits."""
     if f.has_nan:
@@ -207,7 +207,7 @@ def _nan_bits(sign, p, f):
     return 0
 
 
-def _fast_nearest_even(p, f) -> bool:
+def fast_nearest_even(p, f) -> bool:
     """Whether :func:`_nearest_even_small` computes float_element's result: nearest-even into
     a signed format with zero and subnormals, overflow to infinity or saturating, in a float32
     container, where the format's smallest half-quantum is a normal float32 (FP8, FP6, FP4,
@@ -218,13 +218,13 @@ def _fast_nearest_even(p, f) -> bool:
 
 
 def _nearest_even_small(bits, p, f):
-    """float_element for :func:`_fast_nearest_even` formats, in fewer operations (measured 1.5x):
+    """float_element for :func:`fast_nearest_even` formats, in fewer operations (measured 1.5x):
 
     * magnitudes of at least 2^emin keep ``mt`` mantissa bits: one integer add and mask, which
       carries into the exponent by itself;
-    * formats whose smallest normal is float32's (bf16, tf32): the same add and mask, below it
+    * formats whose smallest normal is float32's (bf16, tf32): the same add and mask below it
       too (their subnormals keep float32's subnormal bit layout, cut after ``mt`` bits);
-    * otherwise, below 2^emin the quantum is 2^(emin - mt): ``rint(|x| * 2^(mt - emin)) * 2^(emin - mt)``
+    * otherwise, below 2^emin the quantum is 2^q, q = emin - mt: ``rint(|x| * 2^-q) * 2^q``
       (scalings by powers of two are exact; ``rint`` rounds half to even). Every operand and
       result is a normal float32 or zero, and float32 subnormal inputs round to zero whether or
       not XLA flushes them (they lie below half a quantum). (Not ``(|x| + C) - C``: XLA's
@@ -244,7 +244,7 @@ def _nearest_even_small(bits, p, f):
         av = lax.bitcast_convert_type(a, jnp.float32)
         small = jnp.rint(av * jnp.float32(2.0 ** (p.mt - p.emin))) * jnp.float32(2.0 ** (p.emin - p.mt))
         mag = jnp.where(a < ((p.emin + p.bias_c) << p.mc), lax.bitcast_convert_type(small, jnp.int32), normal)
-    nan = _nan_bits(sign, p, f)
+    nan = nan_bits(sign, p, f)
     if f.overflow == OV_SATURATE:
         big = p.max_bits | sign
     else:
@@ -263,7 +263,7 @@ def float_element(bits, p, f, key0, key1, rbits=None):
     Each special case overwrites the finite result with one select, in the order of the Numba
     twin's rules: overflow, zero inputs, infinite inputs, NaN (and negative unsigned) inputs.
     """
-    if _fast_nearest_even(p, f):
+    if fast_nearest_even(p, f):
         return _nearest_even_small(bits, p, f)
     it = bits.dtype
     neg = bits < 0
@@ -273,7 +273,7 @@ def float_element(bits, p, f, key0, key1, rbits=None):
     if f.mode >= STOCHASTIC_A:
         r = (element_bits(bits.shape, key0, key1, p.sr_bits) if rbits is None else rbits).astype(it)
     mag = _float_magnitude(jnp.maximum(a, 1), neg, p, f, r)
-    nan = _nan_bits(sign, p, f)
+    nan = nan_bits(sign, p, f)
     zero = sign if f.negzero else 0
     res = jnp.where(mag == 0, zero, mag | sign)
     # overflow

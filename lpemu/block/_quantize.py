@@ -230,7 +230,8 @@ def _numpy_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed, want_vals: bool):
 
 
 @functools.cache
-def _jax_fn(fmt: BlockFormat, dtype_name: str, mode: RoundingMode, sr_bits: int, rows: int, n: int, k: int):
+def _jax_fn(fmt: BlockFormat, dtype_name: str, mode: RoundingMode, sr_bits: int, rows: int, n: int, k: int,
+            values_only: bool = False):
     import jax
 
     from ..kernels.jax import block as kb
@@ -250,12 +251,14 @@ def _jax_fn(fmt: BlockFormat, dtype_name: str, mode: RoundingMode, sr_bits: int,
             ps = _scale_params(fmt)
             s_enc = kb.tensor_scale(x2, bp)
             vals, codes, scodes = kb.amax_blocks(x2, s_enc, pe, p, ps, bp, key0, key1)
+        if values_only:  # XLA then drops the work of the codes
+            return vals, None, None, None
         return vals, codes, scodes, s_enc
 
     return jax.jit(run)
 
 
-def _jax_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed):
+def _jax_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed, values_only: bool = False):
     import jax.numpy as jnp
     from jax import lax
 
@@ -274,8 +277,7 @@ def _jax_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed):
     itype = jnp.int32 if dtype == np.float32 else jnp.int64
     moved = jnp.moveaxis(work, ax, -1) if fmt.block_size is not None else work
     x2 = lax.bitcast_convert_type(moved.reshape(rows, n), itype)
-    vals, codes, scodes, s_enc = _jax_fn(fmt, dtype.name, mode, sr_bits, rows, n, k)(x2, lo, hi)
-    nbk = scodes.shape[1]
+    vals, codes, scodes, s_enc = _jax_fn(fmt, dtype.name, mode, sr_bits, rows, n, k, values_only)(x2, lo, hi)
 
     def back(arr, length):
         if fmt.block_size is None:
@@ -283,8 +285,9 @@ def _jax_run(x, fmt: BlockFormat, axis, mode, sr_bits, seed):
         return jnp.moveaxis(arr.reshape(*moved.shape[:-1], length), -1, ax)
 
     vals = back(lax.bitcast_convert_type(vals, work.dtype), n).astype(in_dtype)
-    codes = back(codes.astype(code_dtype(fmt.element)), n)
-    scodes = back(scodes.astype(jnp.uint8), nbk)
+    if codes is not None:
+        codes = back(codes.astype(code_dtype(fmt.element)), n)
+        scodes = back(scodes.astype(jnp.uint8), scodes.shape[1])
     return vals, codes, scodes, s_enc
 
 
@@ -320,7 +323,7 @@ def quantize(x: Any, fmt: BlockFormat | str, axis: int = -1, rounding: str | Rou
     """
     fmt, mode, sr_bits = _common(x, fmt, axis, rounding, sr_bits, seed)
     if _is_jax(x):
-        return _jax_run(x, fmt, axis, mode, sr_bits, seed)[0]
+        return _jax_run(x, fmt, axis, mode, sr_bits, seed, values_only=True)[0]
     return _numpy_run(x, fmt, axis, mode, sr_bits, seed, True)[0]
 
 
