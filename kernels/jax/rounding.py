@@ -249,8 +249,11 @@ def _nearest_even_small(bits, p, f):
         big = p.max_bits | sign
     else:
         big = (p.exp_mask_c | sign) if f.has_inf else nan
-    res = jnp.where(mag == 0, sign if f.negzero else 0, mag | sign)
-    res = jnp.where(mag > p.max_bits, big, res)
+    res = (mag | sign) if f.negzero else jnp.where(mag == 0, 0, mag | sign)
+    # unsigned: the add may carry a NaN's magnitude past 2^31 - 1 (never past 2^32)
+    res = jnp.where(lax.bitcast_convert_type(mag, jnp.uint32) > p.max_bits, big, res)
+    if f.overflow != OV_SATURATE and not f.has_inf:  # NaN inputs overflow into the NaN too
+        return res.astype(bits.dtype)
     return jnp.where(a > p.exp_mask_c, nan, res).astype(bits.dtype)
 
 
