@@ -21,3 +21,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng() -> np.random.Generator:
     """A seeded generator: every random test input is reproducible."""
     return np.random.default_rng(20261122)
+
+
+@pytest.fixture
+def raises_naming():
+    """A check that ``call()`` raises ``error`` (a ValueError or TypeError subclass, as lpemu's
+    errors are) whose message contains every string in ``words``."""
+
+    def check(call, error, words) -> None:
+        with pytest.raises(error) as info:
+            call()
+        assert isinstance(info.value, (ValueError, TypeError))
+        for w in words:
+            assert w in str(info.value), (w, str(info.value))
+
+    return check
