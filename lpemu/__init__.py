@@ -47,7 +47,9 @@ from ._tensor_cores import tensor_core as tensor_core
 from .errors import InvalidArgumentError as InvalidArgumentError
 from .errors import InvalidFormatError as InvalidFormatError
 from .errors import LpemuError as LpemuError
+from .errors import NotEmulatedError as NotEmulatedError
 from .errors import UnsupportedContainerError as UnsupportedContainerError
+from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from .formats import lookup as format
 
 if TYPE_CHECKING:
@@ -64,8 +66,9 @@ __all__ = [
     "quantize", "encode", "decode", "pack", "unpack", "format", "formats", "lmul", "block", "hardware",
     "add", "sub", "mul", "div", "fma", "sqrt", "neg", "abs", "check_exact",
     "matmul", "dot", "Exact", "Sequential", "Pairwise", "Blocked", "TensorCore", "tensor_core",
-    "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
-    "LPArray", "emulate", "ste", "Policy", "study",
+    "LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError", "NotEmulatedError",
+    "UnsupportedPrimitiveError",
+    "LPArray", "emulate", "ste", "Policy", "IntegerMatmul", "study",
 ]
 
 # The JAX front ends load on first use, so `import lpemu` stays free of JAX for numpy users.

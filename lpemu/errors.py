@@ -7,7 +7,8 @@ built-in exception a user would expect (``ValueError`` or ``TypeError``), so bot
 
 from __future__ import annotations
 
-__all__ = ["LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError"]
+__all__ = ["LpemuError", "InvalidFormatError", "InvalidArgumentError", "UnsupportedContainerError",
+           "UnsupportedPrimitiveError", "NotEmulatedError"]
 
 
 class LpemuError(Exception):
@@ -27,6 +28,17 @@ class UnsupportedContainerError(LpemuError, TypeError):
 
     lpemu refuses to round twice: a format is emulated in a float32/float64 container only
     when every value of the format is exactly representable in it.
+    """
+
+
+class UnsupportedPrimitiveError(LpemuError, NotImplementedError):
+    """:func:`lpemu.emulate` met a JAX primitive it has no rule for (the message names it)."""
+
+
+class NotEmulatedError(LpemuError, AttributeError):
+    """A ``jax.numpy`` function that :mod:`lpemu.numpy` does not emulate was asked for.
+
+    It derives from AttributeError, so ``hasattr(lnp, name)`` is False for such names.
     """
 
 

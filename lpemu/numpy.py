@@ -38,7 +38,7 @@ Examples:
     >>> lnp.convolve
     Traceback (most recent call last):
     ...
-    lpemu.jax._namespace.NotEmulatedError: lpemu.numpy.convolve is not emulated (jax.numpy.convolve would run unrounded): emulate the whole function with lpemu.emulate, or call jax.numpy.convolve explicitly where full precision is intended
+    lpemu.errors.NotEmulatedError: lpemu.numpy.convolve is not emulated (jax.numpy.convolve would run unrounded): emulate the whole function with lpemu.emulate, or call jax.numpy.convolve explicitly where full precision is intended
 """
 
 from __future__ import annotations

@@ -40,19 +40,12 @@ import numpy as np
 
 from .._arith import div
 from .._formats import FloatFormat
-from ..errors import InvalidArgumentError, LpemuError
+from ..errors import InvalidArgumentError, NotEmulatedError
 from ._array import LPArray, as_policy, round_operand
 from ._policy import Policy, current_policy, use_policy
 from ._ste import ste
 
 __all__ = ["NotEmulatedError", "Op", "TABLE", "HOW", "EXTRAS", "call", "ops", "public_names", "missing"]
-
-
-class NotEmulatedError(LpemuError, AttributeError):
-    """A ``jax.numpy`` function that :mod:`lpemu.numpy` does not emulate was asked for.
-
-    It derives from AttributeError, so ``hasattr(lnp, name)`` is False for such names.
-    """
 
 
 #: How each entry emulates (the wording of the generated docstrings and docs/semantics.md).
@@ -567,7 +560,7 @@ def missing(name: str) -> Any:
         >>> missing("cumsum")
         Traceback (most recent call last):
         ...
-        lpemu.jax._namespace.NotEmulatedError: lpemu.numpy.cumsum is not emulated (jax.numpy.cumsum would run unrounded): emulate the whole function with lpemu.emulate, or call jax.numpy.cumsum explicitly where full precision is intended
+        lpemu.errors.NotEmulatedError: lpemu.numpy.cumsum is not emulated (jax.numpy.cumsum would run unrounded): emulate the whole function with lpemu.emulate, or call jax.numpy.cumsum explicitly where full precision is intended
     """
     target = getattr(jnp, name, _MISSING) if not name.startswith("_") else _MISSING
     if target is _MISSING:

@@ -23,16 +23,12 @@ from typing import Any, NamedTuple
 import jax
 from jax import lax
 
-from ..errors import LpemuError
+from ..errors import UnsupportedPrimitiveError
 from . import _products
 from ._policy import KINDS, Policy
 from ._ste import ste
 
 __all__ = ["Rule", "RULES", "UnsupportedPrimitiveError", "bind", "channel_axis"]
-
-
-class UnsupportedPrimitiveError(LpemuError, NotImplementedError):
-    """:func:`lpemu.emulate` met a JAX primitive it has no rule for (the message names it)."""
 
 
 class Rule(NamedTuple):
