@@ -19,7 +19,7 @@ from lpemu import Exact, Sequential
 from lpemu import block as B
 from lpemu import formats as F
 from lpemu.jax import KINDS, POLICIES, RULES, Policy, UnsupportedPrimitiveError, emulate
-from lpemu.jax._hardware import arith_container, extent, fp32_is_exact
+from lpemu.jax._hardware import SCALED, arith_container, extent, fp32_is_exact
 
 
 def bits(a) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_hardware_arithmetic_every_pair_of_small_formats(fmt):
     assert_same_bits(jax.jit(lambda a: p.unary("sqrt", a))(jnp.asarray(v)), lpemu.sqrt(v, fmt))
 
 
-@pytest.mark.parametrize("fmt, container", [("bf16", np.float64), ("fp16", np.float32), ("tf32", np.float64),
+@pytest.mark.parametrize("fmt, container", [("bf16", SCALED), ("fp16", np.float32), ("tf32", SCALED),
                                             ("fp32", np.float64)])
 @pytest.mark.parametrize("overflow", [None, "saturate"])
 def test_hardware_arithmetic_wide_formats(fmt, container, overflow, rng):
@@ -81,6 +81,23 @@ def test_hardware_arithmetic_wide_formats(fmt, container, overflow, rng):
     assert_same_bits(got, lpemu.sqrt(np.abs(x), fmt, overflow=overflow))
 
 
+@pytest.mark.parametrize("fmt", ["bf16", "tf32"])
+def test_rescaled_float32_arithmetic_over_all_codes(fmt, rng):
+    """The SCALED path (bf16, tf32: float32 range, subnormals included) on 200,000 random pairs
+    of codes of the format (every exponent equally likely), and with scalar operands."""
+    f = F.lookup(fmt)
+    codes = rng.integers(0, 1 << f.bits, size=(2, 200000), dtype=np.uint32)
+    x, y = (lpemu.decode(c, fmt).astype(np.float32) for c in codes)
+    p = Policy(format=fmt)
+    for op in ("add", "sub", "mul", "div"):
+        assert arith_container(op, p.format, p.rounding, np.float32) == SCALED
+        got = jax.jit(lambda a, b, op=op: p.binary(op, a, b))(jnp.asarray(x), jnp.asarray(y))
+        assert_same_bits(got, getattr(lpemu, op)(x, y, fmt))
+        for c in (np.float32(3.0), np.float32(2.0**-130), np.float32(-1.5e38)):
+            got = jax.jit(lambda a, op=op, c=c: p.binary(op, a, c))(jnp.asarray(x))
+            assert_same_bits(got, getattr(lpemu, op)(x, np.full_like(x, c), fmt))
+
+
 def test_division_by_a_broadcast_constant_is_correctly_rounded():
     """XLA on CPU divides by a broadcast or constant divisor through its reciprocal; the policy
     must not let it (every fp16 numerator, a few divisors, both ways round)."""
@@ -96,7 +113,8 @@ def test_fast_path_conditions():
     assert arith_container("add", F.FP64, "nearest_even", np.float32) is None  # 53 bits: no room
     assert arith_container("add", F.BF16, "toward_zero", np.float32) is None  # directed modes: kernels
     assert arith_container("mul", F.BF16, "nearest_even", np.float64) is None  # float64 containers: kernels
-    assert arith_container("mul", F.BF16, "nearest_even", np.float32) == np.float64  # bf16 subnormals
+    assert arith_container("mul", F.BF16, "nearest_even", np.float32) == SCALED  # bf16 subnormals
+    assert arith_container("sqrt", F.BF16, "nearest_even", np.float32) == np.float64
     assert fp32_is_exact(extent(F.E4M3), extent(F.E4M3)) and fp32_is_exact(extent(F.FP16), extent(F.E5M2))
     assert not fp32_is_exact(extent(F.BF16), extent(F.BF16))  # products can be float32 subnormals
     assert not fp32_is_exact(extent(F.TF32), extent(F.FP16))  # 11 + 11 bits fit, but tf32's range does not

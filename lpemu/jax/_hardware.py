@@ -9,9 +9,10 @@ under conditions checked per format before tracing (never per value):
   for operands of precision p, rounding x + y, x - y, x * y, x / y first to nearest in a
   format of precision q >= 2p + 2 (q >= 2p + 1 for sqrt) and then to nearest-even in p bits
   gives the correctly rounded result. float32 (q = 24) covers p <= 11 (fp16, FP8, FP6, FP4),
-  float64 (q = 53) p <= 25 (bf16, tf32, fp32). :func:`arith_container` also requires that no
-  result can be subnormal (XLA on CPU flushes subnormal float results to zero) or overflow in
-  that type.
+  float64 (q = 53) p <= 25 (fp32). :func:`arith_container` also requires that no result can be
+  subnormal (XLA on CPU flushes subnormal float results to zero) or overflow in that type, except
+  for formats of at most 11 bits with float32's exponent range (bf16, tf32): float32 arithmetic
+  on operands split into normal significands and integer exponents (:data:`SCALED`).
 * Sequential fp32 accumulation of exact products is what float32 does: :func:`sequential_fp32`.
 
 tests/test_emulate.py checks both against lpemu's kernels (every operand pair of the 8-bit
@@ -30,7 +31,12 @@ from jax import lax
 from .._formats import FloatFormat
 from .._modes import RoundingMode, rounding_mode
 
-__all__ = ["extent", "arith_container", "hardware_arith", "fp32_is_exact", "sequential_fp32"]
+__all__ = ["extent", "arith_container", "hardware_arith", "fp32_is_exact", "sequential_fp32", "SCALED"]
+
+#: :func:`arith_container`'s answer for formats that float32 rounds innocuously but whose range
+#: reaches float32's subnormals (bf16, tf32): float32 arithmetic on operands rescaled to the
+#: normal range, the result's exponent handled in integers (:func:`_scaled_float32`).
+SCALED = "float32, rescaled"
 
 #: Iterations of the fast path's loop over k fused into one: fewer passes over the (M, N)
 #: accumulator (16 measured best at 256x256x256 on a 2-core CPU: 2.2x np.matmul; 1: 4.7x).
@@ -64,13 +70,17 @@ def _fits(op: str, fmt: tuple[int, int, int], q: int, lo: int, hi: int) -> bool:
 
 
 def arith_container(op: str, fmt: Any, rounding: Any, dtype: Any) -> Any:
-    """The hardware type (np.float32 or np.float64) in which ``op`` followed by one rounding
-    into ``fmt`` is the correctly rounded result, or None (use lpemu's kernels).
+    """The hardware type (np.float32 or np.float64, or :data:`SCALED`) in which ``op`` followed
+    by one rounding into ``fmt`` is the correctly rounded result, or None (use lpemu's kernels).
 
     Only nearest-even results in a float32 container qualify."""
     if (not isinstance(fmt, FloatFormat) or op not in _OPS or np.dtype(dtype) != np.float32
             or rounding_mode(rounding) is not RoundingMode.NEAREST_EVEN):
         return None
+    if _fits(op, extent(fmt), 24, -126, 127):
+        return np.float32
+    if op != "sqrt" and fmt.precision <= 11 and fmt.emin == -126 and fmt.emax <= 127:
+        return SCALED
     for ctype, q, lo, hi in _CONTAINERS:
         if _fits(op, extent(fmt), q, lo, hi):
             return ctype
@@ -92,11 +102,70 @@ def hardware_arith(op: str, container: Any, operands: tuple, round_out: Any, pre
     and float64 through their bits: XLA's conversions would flush them."""
     if container == np.float32:
         return round_out(_positive_nan(_compute(op, operands)))
+    if container == SCALED:
+        return round_out(_positive_nan(_scaled_float32(op, *operands, precision)))
     with jax.enable_x64(True):
         wide = _positive_nan(_compute(op, [_widen(jnp.asarray(x, jnp.float32)) for x in operands]))
         if precision <= 22:  # round to odd into float32 keeps the information the rounding needs
             return round_out(_narrow_to_odd(wide))
         return _narrow(round_out(wide))
+
+
+def _pow2(e: Any) -> Any:
+    """2^e as float32 for integer arrays e, 0 where e < -126 (e <= 127)."""
+    return lax.bitcast_convert_type(jnp.maximum(e + 127, 0) << 23, jnp.float32)
+
+
+def _split(x: Any) -> tuple[Any, Any]:
+    """(s, k) with x = s * 2^-k exactly and s a normal float32 or zero carrying x's sign:
+    normal x has s in [1, 2), subnormal x the integer of its mantissa bits (XLA would read the
+    subnormal itself as zero); Inf and NaN are themselves with k = 0."""
+    bits = lax.bitcast_convert_type(x, jnp.int32)
+    e = (bits >> 23) & 0xFF
+    man = bits & 0x7FFFFF
+    normal = lax.bitcast_convert_type((bits & jnp.int32(-(1 << 31))) | man | 0x3F800000, jnp.float32)
+    sub = man.astype(jnp.float32)
+    s = jnp.where(e == 0, jnp.where(bits < 0, -sub, sub), normal)
+    return jnp.where(e == 255, x, s), jnp.where(e == 0, 149, jnp.where(e == 255, 0, 127 - e))
+
+
+def _scaled_float32(op: str, x: Any, y: Any, precision: int) -> Any:
+    """``x op y`` (add, sub, mul, div) of values of a format with at most 11 bits and float32's
+    exponent range, as a float32 that the format's nearest-even rounding turns into the
+    correctly rounded result, without float64 and without ever handing XLA a subnormal:
+
+    * the operands are split into normal significands and integer exponents (:func:`_split`);
+      the significands are multiplied, divided, or added after scaling both by the larger
+      operand's exponent (a much smaller operand may flush to zero there: it lies below half a
+      unit of the larger, a value of the format, which the rounding then returns): one float32
+      operation, correctly rounded to 24 >= 2p + 2 bits, so the final rounding is innocuous;
+    * the result's exponent is put back in integers: in float32's normal range by subtracting
+      from the exponent field; below it the result is rounded here, once, to the format's
+      quantum (``rint`` of the significand scaled to it: the format's subnormals are float32
+      subnormals, built from their bits); beyond float32's range it becomes float32's largest
+      value, which the format's rounding overflows as it would the exact result.
+    * Inf and NaN operands enter as themselves (a subnormal beside them as its normal
+      significand: the same Inf, NaN or zero); results that are Inf or NaN (x / 0 too) are kept.
+    """
+    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    (sx, kx), (sy, ky) = _split(x), _split(y)
+    if op in ("add", "sub"):
+        k = jnp.minimum(kx, ky)
+        sy = -sy if op == "sub" else sy
+        r = sx * _pow2(k - kx) + sy * _pow2(k - ky)
+    elif op == "mul":
+        r, k = sx * sy, kx + ky
+    else:
+        r, k = _compute("div", (sx, sy)), kx - ky
+    rbits = lax.bitcast_convert_type(r, jnp.int32)
+    sign = rbits & jnp.int32(-(1 << 31))
+    e = jnp.where(rbits & 0x7FFFFFFF == 0, 0, ((rbits >> 23) & 0xFF) - k)  # the result's exponent field
+    normal = rbits - (k << 23)
+    quantum_shift = 23 - (precision - 1)  # the format's smallest quantum is 2^-149 * 2^this
+    n = jnp.rint(jnp.abs(r) * _pow2(precision - 1 + 126 - k)).astype(jnp.int32)
+    low = (n << quantum_shift) | sign
+    out = jnp.where(e >= 1, jnp.where(e > 254, 0x7F7FFFFF | sign, normal), low)
+    return jnp.where(jnp.isfinite(r), lax.bitcast_convert_type(out, jnp.float32), r)
 
 
 _TINY = 2.0**-126  # the smallest normal float32
