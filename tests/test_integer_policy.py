@@ -165,11 +165,14 @@ def test_zero_operands_give_zero():
     np.testing.assert_array_equal(np.asarray(out), np.zeros((2, 3), F32))
 
 
+_TRACED = {r: jax.jit(lambda d, r=r: dyadic.quantize_multiplier(d, r)) for r in ("double", "single", "hawq")}
+
+
 @given(st.integers(0, 0x7F7FFFFF))
 def test_quantize_multiplier_traced_equals_concrete(bits):
     v = np.array([bits], np.uint32).view(F32)
-    for rounding in ("double", "single", "hawq"):
-        m, s = jax.jit(lambda d: dyadic.quantize_multiplier(d, rounding))(jnp.asarray(v))
+    for rounding, traced in _TRACED.items():  # compiled once, for shape (1,)
+        m, s = traced(jnp.asarray(v))
         assert (int(m[0]), int(s[0])) == dyadic.quantize_multiplier(float(v[0]), rounding)
 
 
